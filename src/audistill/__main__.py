@@ -1,0 +1,3 @@
+from audistill.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""The `audistill` command line: thin wrappers that parse options and call one function each."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from audistill.config import ConfigError, describe_fields, dump_config, load_config
+
+app = typer.Typer(
+    name="audistill",
+    help="Teach audio language models to reason: source- and layer-wise distillation "
+    "(arXiv 2509.18579).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect run configurations.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console()
+err_console = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config field, e.g. --set train.lr=2e-5 (repeatable)."),
+]
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print a clear error and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@config_app.command("show")
+def config_show(
+    config: Annotated[Path | None, typer.Argument(help="YAML config; omitted = defaults.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Print the resolved config with every default filled in.
+
+    Example: audistill config show configs/paper.yaml --set train.lr=2e-5
+    """
+    try:
+        cfg = load_config(config, set_)
+    except ConfigError as exc:
+        fail(str(exc))
+    sys.stdout.write(dump_config(cfg))
+
+
+@config_app.command("fields")
+def config_fields() -> None:
+    """List every config field with its description (what, unit, default, paper value).
+
+    Example: audistill config fields
+    """
+    for path, text in describe_fields():
+        console.print(f"[bold]{path}[/]: {text}", highlight=False)
+
+
+# Commands of the other rooms are registered below, one function each.
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

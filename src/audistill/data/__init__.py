@@ -1,0 +1,1 @@
+"""Examples, dataset readers, audio loading and row-level validation."""
