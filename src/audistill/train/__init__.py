@@ -1,0 +1,1 @@
+"""The Accelerate training loop: accumulation, normalisation, checkpoints, resume, logging."""
