@@ -66,6 +66,35 @@ def config_fields() -> None:
 # Commands of the other rooms are registered below, one function each.
 
 
+@app.command("score")
+def score(
+    predictions: Annotated[Path, typer.Argument(help="MMAU-format predictions JSON (or .jsonl).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the breakdown as JSON.")] = False,
+) -> None:
+    """Score an MMAU-format predictions file from any system by MMAU's word-set rule.
+
+    Reads `model_prediction`, else the <RESPONSE> part of `model_output`; items without a
+    prediction count as wrong and as missing. Prints accuracy per task, difficulty and
+    sub-category (plus emotion UA and transcription WER in the table when present).
+
+    Example: audistill score runs/eval/predictions.json --json
+    """
+    import json
+
+    from audistill.eval.display import score_table
+    from audistill.eval.metrics import score_records
+    from audistill.eval.predictions import PredictionFileError, load_predictions
+
+    try:
+        report = score_records(load_predictions(predictions))
+    except (PredictionFileError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        console.print(score_table(report, title=f"MMAU word-set accuracy: {predictions}"))
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,1 @@
+"""Evaluation: answer extraction, MMAU word-set scoring, emotion UA, transcription WER, generation."""
