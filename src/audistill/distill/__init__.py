@@ -1,0 +1,1 @@
+"""Divergences, layer maps, hidden-state comparisons, teacher signal sources, the joint objective."""
