@@ -95,6 +95,42 @@ def score(
         console.print(score_table(report, title=f"MMAU word-set accuracy: {predictions}"))
 
 
+@app.command("layers")
+def layers(
+    student_layers: Annotated[int, typer.Option("--student-layers", help="Student decoder layers.")],
+    teacher_layers: Annotated[int, typer.Option("--teacher-layers", help="Teacher decoder layers.")],
+    strategy: Annotated[str, typer.Option(
+        "--strategy", help="none | top | proportional | skip | all | pairs.")] = "proportional",
+    k: Annotated[int, typer.Option("--k", help="Step of the skip strategy.")] = 7,
+    pairs: Annotated[str | None, typer.Option(
+        "--pairs", help="Explicit pairs for strategy 'pairs', e.g. 7:9,14:18.")] = None,
+) -> None:
+    """Print which student layer is matched to which teacher layer (layers numbered from 1).
+
+    Example: audistill layers --student-layers 28 --teacher-layers 36 --strategy skip --k 7
+    """
+    from rich.table import Table
+
+    from audistill.distill.layer_maps import layer_pairs, parse_pairs
+
+    if pairs and strategy != "pairs":
+        fail(f"--pairs is used by --strategy pairs only (got --strategy {strategy})")
+    try:
+        explicit = parse_pairs(pairs) if pairs else []
+        mapped = layer_pairs(strategy, student_layers, teacher_layers, k=k, pairs=explicit,
+                             path="layers")
+    except ConfigError as exc:
+        fail(str(exc))
+    console.print(f"strategy {strategy}: {student_layers}-layer student, {teacher_layers}-layer teacher")
+    table = Table()
+    table.add_column("student layer", justify="right")
+    table.add_column("teacher layer", justify="right")
+    for student, teacher in mapped:
+        table.add_row(str(student), str(teacher))
+    console.print(table)
+    console.print(f"{len(mapped)} pair(s)")
+
+
 def main() -> None:
     app()
 
