@@ -145,6 +145,11 @@ class TextualTeacherConfig(_Section):
         description="Token ids excluded from every distribution comparison (special tokens whose "
         "meaning differs between teacher and student). Default none.",
     )
+    chunk_size: int = Field(
+        256, ge=1, description="Target tokens per chunk when divergences (top layer and logit lens) "
+        "are computed; extra memory is a few chunk x vocabulary fp32 tensors. Default 256 (an "
+        "implementation setting, not the paper's)."
+    )
     description_field: str = Field(
         "description", description="Example field the teacher reads in place of the audio."
     )

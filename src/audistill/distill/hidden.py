@@ -1,0 +1,193 @@
+"""Hidden-state comparisons between a student layer and a teacher layer, registered by name.
+
+Each comparison takes student hidden states [N, H_S] and teacher hidden states [N, H_T] at the
+same N positions (response tokens for the textual teacher, audio tokens for the acoustic one)
+and returns one loss per position, [N], fp32, unreduced (training sums and normalises by the
+token count of the accumulation window). Teacher states are detached: gradients reach the
+student (and the projections) only.
+
+- mse: mean over hidden units of (h_S - h_T)^2 (equal widths). The mean, not the sum, keeps the
+  scale independent of the width.
+- cosine: 1 - cos(h_S, h_T) (equal widths), in [0, 2].
+- projected_mse / projected_cosine: the same after a learned linear map W h_S + b from student to
+  teacher width (`LayerProjections`, one per layer pair).
+- logit_lens: each side's state through its own final norm and LM head, then a registered
+  divergence (a `DivergenceSpec`: the top layer's, same temperature and masking) over the shared
+  vocabulary. Chunked over positions; each chunk is recomputed in backward
+  (torch.utils.checkpoint), so only [chunk, V] tensors ever exist, never [N, V] per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from audistill.distill.projections import LayerProjections
+from audistill.distill.token_losses import DEFAULT_SPEC, DivergenceSpec, dense_divergence_rows
+
+if TYPE_CHECKING:
+    from audistill.models.record import ForwardRecord
+
+
+@dataclass(frozen=True)
+class Lens:
+    """A model's final norm followed by its LM head: hidden state -> logits."""
+
+    final_norm: Callable[[Tensor], Tensor]
+    lm_head: Callable[[Tensor], Tensor]
+
+    def __call__(self, hidden: Tensor) -> Tensor:
+        return self.lm_head(self.final_norm(hidden))
+
+    @classmethod
+    def from_record(cls, record: ForwardRecord) -> Lens:
+        return cls(record.final_norm, record.lm_head)
+
+
+@dataclass(frozen=True)
+class LayerContext:
+    """What a comparison may need beyond the two states; each comparison reads its own part."""
+
+    student_layer: int = 0
+    teacher_layer: int = 0
+    projections: LayerProjections | None = None  # projected_*
+    student_lens: Lens | None = None  # logit_lens
+    teacher_lens: Lens | None = None  # logit_lens
+    spec: DivergenceSpec = DEFAULT_SPEC  # logit_lens: divergence, temperature, masking, chunk size
+
+
+class HiddenComparison(Protocol):
+    def __call__(self, student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class HiddenComparisonEntry:
+    name: str
+    fn: HiddenComparison
+    needs_projection: bool  # build a LayerProjections for the layer pairs
+    needs_lens: bool  # pass both models' final norm and LM head
+
+
+_REGISTRY: dict[str, HiddenComparisonEntry] = {}
+
+
+def register_hidden_comparison(name: str, *, needs_projection: bool = False,
+                               needs_lens: bool = False) -> Callable[[HiddenComparison], HiddenComparison]:
+    """Decorator: make a comparison available under `name` (config: `<teacher>.layers.compare`)."""
+
+    def add(fn: HiddenComparison) -> HiddenComparison:
+        if name in _REGISTRY:
+            raise ValueError(f"hidden comparison {name!r} is already registered")
+        _REGISTRY[name] = HiddenComparisonEntry(name, fn, needs_projection, needs_lens)
+        return fn
+
+    return add
+
+
+def get_hidden_comparison(name: str) -> HiddenComparisonEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown hidden comparison {name!r}; known: "
+                         f"{', '.join(hidden_comparison_names())}") from None
+
+
+def hidden_comparison_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _same_shape(student: Tensor, teacher: Tensor, name: str) -> None:
+    if student.shape != teacher.shape:
+        raise ValueError(f"{name}: student states {tuple(student.shape)} and teacher states "
+                         f"{tuple(teacher.shape)} differ in shape (different widths need "
+                         f"projected_{name} or logit_lens)")
+
+
+@register_hidden_comparison("mse")
+def mse(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext = LayerContext()) -> Tensor:
+    """Per position: mean_j (h_S[j] - h_T[j])^2."""
+    _same_shape(student_hidden, teacher_hidden, "mse")
+    return (student_hidden.float() - teacher_hidden.detach().float()).pow(2).mean(-1)
+
+
+@register_hidden_comparison("cosine")
+def cosine(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext = LayerContext()) -> Tensor:
+    """Per position: 1 - <h_S, h_T> / (|h_S| |h_T|)."""
+    _same_shape(student_hidden, teacher_hidden, "cosine")
+    return 1.0 - F.cosine_similarity(student_hidden.float(), teacher_hidden.detach().float(), dim=-1)
+
+
+def _project(student_hidden: Tensor, ctx: LayerContext, name: str) -> Tensor:
+    if ctx.projections is None:
+        raise ValueError(f"{name}: needs LayerProjections (ctx.projections) for the layer pairs")
+    return ctx.projections(student_hidden, ctx.student_layer, ctx.teacher_layer)
+
+
+@register_hidden_comparison("projected_mse", needs_projection=True)
+def projected_mse(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
+    """Per position: mean_j ((W h_S + b)[j] - h_T[j])^2."""
+    return mse(_project(student_hidden, ctx, "projected_mse"), teacher_hidden)
+
+
+@register_hidden_comparison("projected_cosine", needs_projection=True)
+def projected_cosine(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
+    """Per position: 1 - cos(W h_S + b, h_T)."""
+    return cosine(_project(student_hidden, ctx, "projected_cosine"), teacher_hidden)
+
+
+@register_hidden_comparison("logit_lens", needs_lens=True)
+def logit_lens(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
+    """Per position: T^2 * D(softmax(lens_T(h_T) / T) || softmax(lens_S(h_S) / T)), with
+    lens = lm_head(final_norm(.)) of each model and D, T, masking from ctx.spec."""
+    student_lens, teacher_lens, spec = ctx.student_lens, ctx.teacher_lens, ctx.spec
+    if student_lens is None or teacher_lens is None:
+        raise ValueError("logit_lens: needs both models' final norm and LM head "
+                         "(ctx.student_lens, ctx.teacher_lens)")
+    if student_hidden.shape[0] != teacher_hidden.shape[0]:
+        raise ValueError(f"logit_lens: {student_hidden.shape[0]} student positions but "
+                         f"{teacher_hidden.shape[0]} teacher positions")
+
+    def chunk_loss(student_chunk: Tensor, teacher_chunk: Tensor) -> Tensor:
+        with torch.no_grad():
+            teacher_logits = teacher_lens(teacher_chunk)
+        return dense_divergence_rows(student_lens(student_chunk), teacher_logits, spec)
+
+    teacher_hidden = teacher_hidden.detach()
+    keep_graph = torch.is_grad_enabled()
+    pieces = []
+    for start in range(0, student_hidden.shape[0], spec.chunk_size):
+        rows = slice(start, start + spec.chunk_size)
+        if keep_graph:
+            pieces.append(checkpoint(chunk_loss, student_hidden[rows], teacher_hidden[rows],
+                                     use_reentrant=False))
+        else:
+            pieces.append(chunk_loss(student_hidden[rows], teacher_hidden[rows]))
+    if not pieces:
+        return student_hidden.new_zeros(0, dtype=torch.float32)
+    return torch.cat(pieces)
+
+
+def compare_layers(name: str, student_states: Sequence[Tensor], teacher_states: Sequence[Tensor],
+                   pairs: Sequence[tuple[int, int]], *, projections: LayerProjections | None = None,
+                   student_lens: Lens | None = None, teacher_lens: Lens | None = None,
+                   spec: DivergenceSpec = DEFAULT_SPEC) -> dict[tuple[int, int], Tensor]:
+    """Per-position losses [N] of comparison `name` for every (student layer, teacher layer) pair.
+
+    student_states / teacher_states are indexed by layer number as HF hidden_states (index 0 =
+    embeddings), e.g. ForwardRecord.response_hidden or .audio_hidden.
+    """
+    entry = get_hidden_comparison(name)
+    results: dict[tuple[int, int], Tensor] = {}
+    for s, t in pairs:
+        for side, layer, states in (("student", s, student_states), ("teacher", t, teacher_states)):
+            if not 1 <= layer < len(states):
+                raise ValueError(f"{name}: {side} layer {layer} out of range 1..{len(states) - 1}")
+        ctx = LayerContext(s, t, projections, student_lens, teacher_lens, spec)
+        results[(s, t)] = entry.fn(student_states[s], teacher_states[t], ctx)
+    return results
