@@ -1,16 +1,41 @@
-"""Audio loading: wav, flac and ogg through soundfile, mixed to mono, resampled with soxr."""
+"""Audio loading: wav, flac and ogg through soundfile, mixed to mono, resampled with soxr.
+
+Every failure is an AudioError whose `kind` names the problem in a few words (for validation
+summaries) and whose message names the file.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+# Kinds of unusable audio, shared with validation summaries.
+AUDIO_MISSING = "audio file missing"
+AUDIO_UNDECODABLE = "audio does not decode"
+AUDIO_EMPTY = "audio empty"
+AUDIO_TOO_LONG = "audio too long"
+AUDIO_NOT_FINITE = "audio has NaN/inf"
+
 
 class AudioError(ValueError):
     """Audio that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, message: str, kind: str = AUDIO_UNDECODABLE) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a full decode of a file found."""
+
+    duration: float  # seconds
+    sample_rate: int  # Hz, as stored
+    channels: int
 
 
 def audio_duration(path: str | Path) -> float:
@@ -18,24 +43,52 @@ def audio_duration(path: str | Path) -> float:
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for undecodable files
-        raise AudioError(f"{path}: cannot decode audio ({exc})") from None
+        raise AudioError(f"{path}: cannot decode audio ({exc})", AUDIO_UNDECODABLE) from None
     return float(info.frames) / float(info.samplerate) if info.samplerate else 0.0
 
 
-def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """Decode a file to float32 mono at `sample_rate` Hz; reject empty or non-finite audio."""
-    p = Path(path)
-    if not p.is_file():
-        raise AudioError(f"{p}: audio file not found")
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """All samples as float32 (frames, channels) and the stored rate; errors name the file."""
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found", AUDIO_MISSING)
     try:
-        samples, rate = sf.read(str(p), dtype="float32", always_2d=True)
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{p}: cannot decode audio ({exc})") from None
-    if samples.shape[0] == 0:
-        raise AudioError(f"{p}: audio is empty (0 samples)")
+        raise AudioError(f"{path}: cannot decode audio ({exc})", AUDIO_UNDECODABLE) from None
+    if samples.shape[0] == 0 or samples.shape[1] == 0:
+        raise AudioError(f"{path}: audio is empty (0 samples)", AUDIO_EMPTY)
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{path}: audio holds NaN or inf samples", AUDIO_NOT_FINITE)
+    return samples, int(rate)
+
+
+def check_audio(path: str | Path, max_seconds: float | None = None) -> AudioInfo:
+    """Decode a whole file once and check it is usable: exists, decodes, non-empty, finite samples,
+    and at most `max_seconds` long. Returns what was found; raises AudioError otherwise.
+
+    Decoding every sample (not only the header) is what catches truncated files and NaN samples.
+    """
+    p = Path(path)
+    samples, rate = _decode(p)
+    duration = samples.shape[0] / rate
+    if max_seconds is not None and duration > max_seconds:
+        raise AudioError(
+            f"{p}: audio is {duration:.2f} s long, above the maximum of {max_seconds:g} s "
+            "(data.max_audio_seconds)",
+            AUDIO_TOO_LONG,
+        )
+    return AudioInfo(duration=duration, sample_rate=rate, channels=samples.shape[1])
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Decode a file to float32 mono at `sample_rate` Hz; reject missing, empty or non-finite audio.
+
+    Channels are averaged (not summed) so a mono signal copied to two channels comes back unchanged.
+    Resampling uses soxr's high-quality band-limited filter, which keeps frequencies below the
+    new Nyquist rate in place and removes those above it.
+    """
+    samples, rate = _decode(Path(path))
     mono = samples.mean(axis=1)
-    if not np.isfinite(mono).all():
-        raise AudioError(f"{p}: audio holds NaN or inf samples")
     if rate != sample_rate:
-        mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
