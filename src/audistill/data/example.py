@@ -34,14 +34,23 @@ class Example:
     reasoning: str | None = None
     description: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # Fields a reader did not recognise (e.g. MMAU's `dataset`, a `model_output`), kept so that
+    # writing an example back loses nothing.
+    extra: dict[str, Any] = field(default_factory=dict)
     # Where the row came from: "file:line" (JSONL) or "file:index" (JSON lists), for error messages.
     origin: str = ""
 
     def to_jsonl_dict(self) -> dict[str, Any]:
-        """Our JSONL row (origin dropped, empty optionals omitted)."""
+        """Our JSONL row (origin dropped, empty optionals omitted, extra fields inlined)."""
         row = asdict(self)
         row.pop("origin")
-        return {k: v for k, v in row.items() if v not in (None, "", {}) or k in _REQUIRED}
+        extra = row.pop("extra")
+        kept = {k: v for k, v in row.items() if v not in (None, "", {}) or k in _REQUIRED}
+        return {**kept, **{k: v for k, v in extra.items() if k not in kept}}
 
 
 _REQUIRED = ("id", "audio", "question", "choices", "answer", "task")
+# Every key of our JSONL schema; any other key of a row is kept in `Example.extra`.
+JSONL_FIELDS: tuple[str, ...] = (
+    *_REQUIRED, "sub_category", "difficulty", "category", "split", "reasoning", "description", "meta",
+)
