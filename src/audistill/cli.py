@@ -131,6 +131,50 @@ def layers(
     console.print(f"{len(mapped)} pair(s)")
 
 
+@app.command("validate")
+def validate(
+    path: Annotated[Path, typer.Argument(help="Data file: our JSONL, MMAU JSON or CoTA.")],
+    format: Annotated[str, typer.Option(
+        "--format", help="auto | jsonl | mmau | cota (default: the config's data.format, else auto).")] = "",
+    audio_root: Annotated[Path | None, typer.Option(
+        "--audio-root", help="Folder relative audio paths are resolved against (default: the file's "
+        "folder).")] = None,
+    quarantine: Annotated[Path | None, typer.Option(
+        "--quarantine", help="Write the bad rows (each with a 'reason') to this JSONL file; exit 0.")] = None,
+    max_audio_seconds: Annotated[float | None, typer.Option(
+        "--max-audio-seconds", help="Longest usable clip, s (default: data.max_audio_seconds).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Run config whose data section gives the defaults.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Check every row of a data file; print each bad row (PATH:LINE id reason) and a summary.
+
+    Exits 1 when any row is bad, unless --quarantine is given (then the bad rows go to that file).
+
+    Example: audistill validate data/mmau-test-mini.json --audio-root data --quarantine bad.jsonl
+    """
+    import json
+
+    from audistill.data.rows import DataError
+    from audistill.data.validate_view import run_validate
+
+    # The options are overrides of the data section, so they are checked like any config value
+    # (JSON-quoted: a JSON scalar is YAML, and a path stays a string).
+    options = {"format": format or None, "audio_root": audio_root and str(audio_root),
+               "max_audio_seconds": max_audio_seconds}
+    overrides = list(set_ or [])
+    overrides += [f"data.{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
+    try:
+        data = load_config(config, overrides).data
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        code = run_validate(path, data, quarantine, console)
+    except DataError as exc:
+        fail(str(exc))
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
 
