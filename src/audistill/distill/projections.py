@@ -108,7 +108,7 @@ class LayerProjections(nn.Module):
             missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
             raise ValueError(f"{weights_path}: tensors do not match {meta_path.name} "
                              f"(missing {missing}, unexpected {extra})")
-        for name, tensor in tensors.items():
+        for name, tensor in sorted(tensors.items()):
             if tensor.shape != expected[name].shape:
                 raise ValueError(f"{weights_path}: {name} has shape {tuple(tensor.shape)}, expected "
                                  f"{tuple(expected[name].shape)}")
