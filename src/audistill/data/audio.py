@@ -62,22 +62,56 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     return samples, int(rate)
 
 
+# Integer encodings cannot hold NaN/inf, so their samples are decoded as int16 (the cheapest
+# conversion) only to prove they decode; float encodings are decoded as float32 and checked.
+_BLOCK_FRAMES = 1 << 18
+
+
+def _integer_encoded(subtype: str) -> bool:
+    return subtype.startswith(("PCM_", "ALAC_", "DPCM_")) or subtype in ("ULAW", "ALAW")
+
+
 def check_audio(path: str | Path, max_seconds: float | None = None) -> AudioInfo:
     """Decode a whole file once and check it is usable: exists, decodes, non-empty, finite samples,
     and at most `max_seconds` long. Returns what was found; raises AudioError otherwise.
 
-    Decoding every sample (not only the header) is what catches truncated files and NaN samples.
+    Decoding every sample (not only the header) is what catches corrupt data and NaN samples. It
+    runs block by block, so memory stays small for long files; a file whose header already says it
+    is too long is rejected without decoding.
     """
     p = Path(path)
-    samples, rate = _decode(p)
-    duration = samples.shape[0] / rate
+    if not p.is_file():
+        raise AudioError(f"{p}: audio file not found", AUDIO_MISSING)
+    try:
+        with sf.SoundFile(str(p)) as handle:
+            rate, channels, subtype = handle.samplerate, handle.channels, handle.subtype
+            if max_seconds is not None and rate > 0 and handle.frames / rate > max_seconds:
+                _too_long(p, handle.frames / rate, max_seconds)
+            integer = _integer_encoded(subtype)
+            frames = 0
+            for block in handle.blocks(_BLOCK_FRAMES, dtype="int16" if integer else "float32",
+                                       always_2d=True):
+                frames += block.shape[0]
+                if not integer and not np.isfinite(block).all():
+                    raise AudioError(f"{p}: audio holds NaN or inf samples", AUDIO_NOT_FINITE)
+    except AudioError:
+        raise
+    except Exception as exc:  # soundfile raises several types for undecodable files
+        raise AudioError(f"{p}: cannot decode audio ({exc})", AUDIO_UNDECODABLE) from None
+    if frames == 0 or channels == 0 or rate <= 0:
+        raise AudioError(f"{p}: audio is empty (0 samples)", AUDIO_EMPTY)
+    duration = frames / rate
     if max_seconds is not None and duration > max_seconds:
-        raise AudioError(
-            f"{p}: audio is {duration:.2f} s long, above the maximum of {max_seconds:g} s "
-            "(data.max_audio_seconds)",
-            AUDIO_TOO_LONG,
-        )
-    return AudioInfo(duration=duration, sample_rate=rate, channels=samples.shape[1])
+        _too_long(p, duration, max_seconds)
+    return AudioInfo(duration=duration, sample_rate=rate, channels=channels)
+
+
+def _too_long(path: Path, duration: float, max_seconds: float) -> None:
+    raise AudioError(
+        f"{path}: audio is {duration:.2f} s long, above the maximum of {max_seconds:g} s "
+        "(data.max_audio_seconds)",
+        AUDIO_TOO_LONG,
+    )
 
 
 def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:

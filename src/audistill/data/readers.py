@@ -9,6 +9,7 @@ answers, choices, ids and audio, and is what commands that train or evaluate cal
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,34 @@ def _convert(row: RawRow, fmt: str, base: Path) -> Example | RowError:
         return RowError(row.origin, raw_id(row.raw), problem.reason, str(problem), row.raw)
 
 
+def open_rows(
+    path: str | Path, format: str = "auto", audio_root: str | Path | None = None
+) -> tuple[str, Iterator[ReadResult]]:
+    """The concrete format of `path` and an iterator over its rows (see `iter_rows`).
+
+    With format auto, rows are read up to the first object row, whose keys decide the format;
+    those rows are replayed and the rest stream through, so a file is parsed only once.
+    """
+    if format not in FORMAT_CHOICES:
+        raise DataError(f"{path}: unknown format '{format}'; choose one of {', '.join(FORMAT_CHOICES)}")
+    base = audio_base(path, audio_root)
+    rows = read_raw_rows(path)
+    buffered: list[RawRow] = []
+    fmt = format
+    if fmt == "auto":
+        for row in rows:
+            buffered.append(row)
+            if row.parsed and isinstance(row.raw, dict):
+                break
+        fmt = detect_file_format(Path(path), [r.raw for r in buffered if r.parsed])
+
+    def results() -> Iterator[ReadResult]:
+        for row in itertools.chain(buffered, rows):
+            yield ReadResult(row, _convert(row, fmt, base))
+
+    return fmt, results()
+
+
 def iter_rows(
     path: str | Path, format: str = "auto", audio_root: str | Path | None = None
 ) -> Iterator[ReadResult]:
@@ -61,33 +90,12 @@ def iter_rows(
     `format` is auto | jsonl | mmau | cota; auto decides from the first object row's keys.
     Raises DataError for problems of the whole file (missing, not JSON, undetectable format).
     """
-    if format not in FORMAT_CHOICES:
-        raise DataError(f"{path}: unknown format '{format}'; choose one of {', '.join(FORMAT_CHOICES)}")
-    base = audio_base(path, audio_root)
-    rows = read_raw_rows(path)
-    fmt = format
-    if fmt == "auto":
-        # Buffer rows up to the first object, which decides the format; the rest stream through.
-        buffered: list[RawRow] = []
-        for row in rows:
-            buffered.append(row)
-            if row.parsed and isinstance(row.raw, dict):
-                break
-        fmt = detect_file_format(Path(path), [r.raw for r in buffered if r.parsed])
-        for row in buffered:
-            yield ReadResult(row, _convert(row, fmt, base))
-    for row in rows:
-        yield ReadResult(row, _convert(row, fmt, base))
+    return open_rows(path, format, audio_root)[1]
 
 
 def resolve_format(path: str | Path, format: str = "auto") -> str:
     """The concrete format `iter_rows` would use for this file."""
-    if format != "auto":
-        return format
-    for row in read_raw_rows(path):
-        if row.parsed and isinstance(row.raw, dict):
-            return detect_file_format(Path(path), [row.raw])
-    return "jsonl"
+    return open_rows(path, format)[0]
 
 
 def error_listing(path: str | Path, errors: list[RowError], what: str) -> str:

@@ -25,7 +25,7 @@ from audistill.config import DataConfig
 from audistill.data.audio import AudioError, AudioInfo, check_audio
 from audistill.data.example import DIFFICULTIES, TASKS, Example
 from audistill.data.fields import RowProblem
-from audistill.data.readers import error_listing, iter_rows, resolve_format
+from audistill.data.readers import error_listing, open_rows
 from audistill.data.rows import DataError, Reason, RowError, read_raw_rows
 from audistill.io import atomic_write_jsonl
 
@@ -146,11 +146,11 @@ def validate_file(
     Raises DataError only for problems of the whole file (missing, not JSON, format unknown);
     everything about single rows goes into the report.
     """
-    fmt = resolve_format(path, format)
+    fmt, rows = open_rows(path, format, audio_root)
     outcomes: list[Example | RowError] = []
     first_seen: dict[str, str] = {}
     repeats: dict[str, str] = {}  # origin of a repeated id -> origin of its first use
-    for item in iter_rows(path, fmt, audio_root):
+    for item in rows:
         if max_rows is not None and len(outcomes) >= max_rows:
             break
         row_id = item.result.id
