@@ -179,6 +179,19 @@ def test_cli_file_level_errors_exit_1_with_the_path(tmp_path: Path) -> None:
     assert runner.invoke(app, ["validate", str(empty)]).exit_code == 1
 
 
+def test_cli_takes_defaults_from_a_config_and_options_override_it(tmp_path: Path, audio_dir: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [row("a"), row("b", audio="clips/long.wav")])  # 3 s clip
+    config = tmp_path / "run.yaml"
+    config.write_text("data:\n  max_audio_seconds: 2.0\n")
+    strict = runner.invoke(app, ["validate", str(path), "--config", str(config)])
+    assert strict.exit_code == 1 and f"{path}:2 b " in strict.output
+    assert runner.invoke(app, ["validate", str(path), "--config", str(config),
+                               "--max-audio-seconds", "4"]).exit_code == 0
+    assert runner.invoke(app, ["validate", str(path)]).exit_code == 0  # default maximum: 30 s
+    negative = runner.invoke(app, ["validate", str(path), "--max-audio-seconds", "-1"])
+    assert negative.exit_code == 1 and "data.max_audio_seconds" in negative.output
+
+
 def _mmau_file(tmp_path: Path, n: int) -> Path:
     audio = tmp_path / "test-mini-audios"
     audio.mkdir()
@@ -217,13 +230,13 @@ def test_each_audio_file_is_decoded_once(
     tmp_path: Path, audio_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = validate_module.check_audio
+    real = validate_module.decode_and_check
 
     def counting(path: str, max_seconds: float | None = None) -> Any:
         calls.append(path)
         return real(path, max_seconds)
 
-    monkeypatch.setattr(validate_module, "check_audio", counting)
+    monkeypatch.setattr(validate_module, "decode_and_check", counting)
     rows = [row(f"r{i}") for i in range(6)] + [row("s", audio="clips/stereo.flac")]
     path = write_jsonl(tmp_path / "d.jsonl", rows)
     report = validate_file(path, workers=3)

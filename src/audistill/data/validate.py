@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from audistill.config import DataConfig
-from audistill.data.audio import AudioError, AudioInfo, check_audio
+from audistill.data.audio import AudioError, AudioInfo
+from audistill.data.audio import check_audio as decode_and_check
 from audistill.data.example import DIFFICULTIES, TASKS, Example
 from audistill.data.fields import RowProblem
 from audistill.data.readers import error_listing, open_rows
@@ -104,7 +105,7 @@ def check_audio_files(
 
     def one(path: str) -> AudioInfo | AudioError:
         try:
-            return check_audio(path, max_seconds)
+            return decode_and_check(path, max_seconds)
         except AudioError as exc:
             return exc
         finally:
