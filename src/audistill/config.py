@@ -68,6 +68,11 @@ class StudentConfig(_Section):
         2048, ge=16, description="Longest student sequence in tokens (prompt + audio + target); "
         "longer examples are a data error. Default 2048."
     )
+    system_prompt: str = Field(
+        "You are a helpful assistant.",
+        description="System turn of the chat template in every view (student, textual teacher, "
+        "evaluation prompts). Default: Qwen's 'You are a helpful assistant.' (paper: not stated).",
+    )
 
 
 class LayerDistillConfig(_Section):
