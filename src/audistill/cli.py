@@ -175,6 +175,58 @@ def validate(
     raise typer.Exit(code)
 
 
+@app.command("check")
+def check(
+    config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
+    set_: SetOption = None,
+    batches: Annotated[int, typer.Option("--batches", min=1, help="Batches of data.train to build.")] = 2,
+    forward: Annotated[bool, typer.Option(
+        "--forward/--no-forward", help="Run both models once on the first batch.")] = True,
+) -> None:
+    """Dry run: load student and textual teacher, build the first batches, run the audio guard.
+
+    Prints per example the student, audio, teacher and target tokens, the shared vocabulary and the
+    layer pairs; exits 1 with the reasons when anything is inconsistent.
+
+    Example: audistill check configs/paper.yaml --set student.path=/models/Qwen2.5-Omni-7B
+    """
+    from audistill.check import print_report, run_check
+
+    try:
+        cfg = load_config(config, set_)
+    except ConfigError as exc:
+        fail(str(exc))
+    report = run_check(cfg, batches=batches, forward=forward)
+    print_report(report, console)
+    if not report.ok:
+        fail(f"check failed: {len(report.problems)} problem(s)")
+
+
+@app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the benchmark into.")],
+    size: Annotated[str, typer.Option(help="small (a few hundred items), demo (thousands), full.")] = "small",
+    seed: Annotated[int, typer.Option(help="Master seed; the same seed gives byte-identical files.")] = 0,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: up to 2); never changes the output.")
+    ] = None,
+) -> None:
+    """Make the built-in benchmark: spoken, sound and music reasoning items with synthesized audio.
+
+    Example: audistill synth --out data/synth --size demo --seed 0
+    """
+    from audistill.synth import EspeakError, SynthError, generate, settings_for
+
+    try:
+        result = generate(out, settings_for(size, seed), workers=workers)
+    except (SynthError, EspeakError) as exc:
+        fail(str(exc))
+    counts = ", ".join(f"{path} {n}" for path, n in result.counts.items())
+    console.print(
+        f"wrote {out}: {counts} items in {result.seconds:.1f} s; card: {out / 'CARD.md'}", highlight=False
+    )
+
+
 def main() -> None:
     app()
 
