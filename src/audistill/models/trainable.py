@@ -9,6 +9,7 @@ student started from, which the acoustic teacher relies on.
 from __future__ import annotations
 
 import re
+import warnings
 
 from torch import nn
 
@@ -80,7 +81,10 @@ def configure_trainable(
         bias="none",
     )
     try:
-        adaptor.model = get_peft_model(model, config)
+        with warnings.catch_warnings():
+            # peft asks transformers about gradient checkpointing through a name it deprecated.
+            warnings.simplefilter("ignore", FutureWarning)
+            adaptor.model = get_peft_model(model, config)
     except ValueError as exc:
         raise TrainableSetupError(f"student.lora.target_modules: {exc}") from None
     return adaptor
