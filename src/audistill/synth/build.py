@@ -79,7 +79,12 @@ def render(scene: dict[str, Any], sample_rate: int, max_seconds: float) -> np.nd
     kind = scene["kind"]
     if kind == "speech":
         audio, prosody = speak(
-            scene["transcript"], scene["voice"], scene["emotion"], sample_rate, max_seconds
+            scene["transcript"],
+            scene["voice"],
+            scene["emotion"],
+            sample_rate,
+            max_seconds,
+            scene["espeak_seed"],
         )
         scene["prosody"] = prosody
         scene["duration"] = round(len(audio) / sample_rate, 3)
@@ -114,7 +119,12 @@ def held_out_used(draft: Draft, choices: list[str]) -> list[str]:
     return used
 
 
-def reasoning_rows(job: Job) -> list[dict[str, Any]]:
+def draft_reasoning(job: Job) -> tuple[Draft, list[str], list[str]]:
+    """The job's item without audio: (draft, ordered choices, held-out content used).
+
+    A train or dev item that happens to use held-out content (a sum that comes out as a
+    held-out number, say) is drawn again from the same generator, so the hold-out is exact.
+    """
     task, name, difficulty = job.group
     sub = BY_NAME[(task, name)]
     level = sub.levels[difficulty]
@@ -130,11 +140,14 @@ def reasoning_rows(job: Job) -> list[dict[str, Any]]:
         choices = order_choices(draft.answer, draft.distractors, job.position, rng)
         used = held_out_used(draft, choices)
         if not used or pools.allow_held_out:
-            break
-    else:
-        raise RuntimeError(
-            f"{task}/{name}/{difficulty}: no item without held-out content in {_MAX_TRIES} tries"
-        )
+            return draft, choices, used
+    raise RuntimeError(f"{task}/{name}/{difficulty}: no item without held-out content in {_MAX_TRIES} tries")
+
+
+def reasoning_rows(job: Job) -> list[dict[str, Any]]:
+    task, name, difficulty = job.group
+    level = BY_NAME[(task, name)].levels[difficulty]
+    draft, choices, used = draft_reasoning(job)
     scene = draft.scene
     write_wav(
         Path(job.out_dir) / job.audio_id, render(scene, job.sample_rate, job.max_seconds), job.sample_rate

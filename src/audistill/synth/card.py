@@ -182,7 +182,7 @@ def card_text(settings: SynthSettings, rows: Rows) -> str:
         ),
         "",
         f"- Sounds: {', '.join(SOUND_KINDS)}; loud events at {LOUD_DBFS:g} dBFS RMS, soft at {SOFT_DBFS:g}, "
-        f"long {LONG_S:g} s, short {SHORT_S:g} s; gaps of at least 0.2 s; white background noise 15 to 30 dB "
+        f"long {LONG_S:g} s, short {SHORT_S:g} s; gaps of at least 0.2 s; white background noise 18 to 30 dB "
         "(20 to 30 dB in loudness and duration scenes) below a loud event.",
         f"- Music: notes with five harmonics and an ADSR envelope; melodies of 3 to 6 notes of the C major "
         f"scale, tempo fast ({TEMPO_IOI_S['fast']:g} s per note) or slow ({TEMPO_IOI_S['slow']:g} s); triads "

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from audistill.io import atomic_write_json, atomic_write_text
 from audistill.synth.build import SPLITS, Job, run_job
 from audistill.synth.card import card_text
-from audistill.synth.espeak import load_library
+from audistill.synth.espeak import check_library
 from audistill.synth.plan import SIZE_PRESETS, SynthSizes, perception_jobs, reasoning_jobs
 from audistill.synth.sound_items import MAX_SCENE_SECONDS
 
@@ -101,7 +101,7 @@ def generate(
             f"max_seconds {settings.max_seconds} is below {MAX_SCENE_SECONDS} s, the length the "
             "sound scenes are laid out for"
         )
-    load_library()  # fail early, with the install hint, before any worker starts
+    check_library()  # fail early, with the install hint, before any worker starts
     plan = _jobs(settings, out)
     all_jobs = [job for jobs in plan.values() for job in jobs]
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)

@@ -33,7 +33,7 @@ MAX_SCENE_SECONDS = 5.0
 
 
 def sound_scene(
-    rng: np.random.Generator, events: list[dict[str, Any]], snr_low: float = 15.0
+    rng: np.random.Generator, events: list[dict[str, Any]], snr_low: float = 18.0
 ) -> dict[str, Any]:
     duration = place_events(events, rng, MAX_SCENE_SECONDS)
     return {

@@ -19,7 +19,7 @@ SOFT_DBFS = -22.0
 """RMS level of a soft event: 12 dB below a loud one."""
 LONG_S = 0.6
 SHORT_S = 0.2
-CLICK_S = 0.012
+CLICK_S = 0.02
 _RAMP_S = 0.01
 
 
@@ -55,7 +55,7 @@ def _event_wave(event: dict[str, Any], sample_rate: int, rng: np.random.Generato
     elif kind == "noise burst":
         wave = rng.standard_normal(n) * _envelope(n, sample_rate)
     elif kind == "click":
-        wave = rng.standard_normal(n) * np.exp(-t / 0.002)
+        wave = rng.standard_normal(n) * np.exp(-t / 0.004)
     else:
         raise ValueError(f"unknown sound kind {kind!r}")
     rms = float(np.sqrt(np.mean(wave**2)))

@@ -42,6 +42,7 @@ def speech_scene(
         "transcript": transcript,
         "emotion": emotion if emotion is not None else str(pick(rng, EMOTIONS)),
         "voice": str(pick(rng, VOICES)),
+        "espeak_seed": int(rng.integers(1, 2**31)),
         **content,
     }
 

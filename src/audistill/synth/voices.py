@@ -41,7 +41,7 @@ class SpeechTooLongError(ValueError):
 
 
 def speak(
-    text: str, voice: str, emotion: str, sample_rate: int, max_seconds: float
+    text: str, voice: str, emotion: str, sample_rate: int, max_seconds: float, seed: int = 0
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Speak `text` with `voice` in `emotion`; returns audio and the prosody actually used.
 
@@ -50,7 +50,7 @@ def speak(
     """
     prosody = EMOTION_PROSODY[emotion]
     for _ in range(_MAX_SPEED_UPS + 1):
-        audio = engine().synthesize(text, voice, prosody, sample_rate) * SPEECH_GAIN
+        audio = engine().synthesize(text, voice, prosody, sample_rate, seed) * SPEECH_GAIN
         if len(audio) <= max_seconds * sample_rate:
             return np.clip(audio, -1.0, 1.0).astype(np.float32), asdict(prosody)
         prosody = replace(prosody, rate=min(450, round(prosody.rate * _SPEED_UP)))
