@@ -49,11 +49,12 @@ def speak(
     times; the rate used is what the returned prosody says.
     """
     prosody = EMOTION_PROSODY[emotion]
-    for _ in range(_MAX_SPEED_UPS + 1):
+    for attempt in range(_MAX_SPEED_UPS + 1):
+        if attempt:
+            prosody = replace(prosody, rate=min(450, round(prosody.rate * _SPEED_UP)))
         audio = engine().synthesize(text, voice, prosody, sample_rate, seed) * SPEECH_GAIN
         if len(audio) <= max_seconds * sample_rate:
             return np.clip(audio, -1.0, 1.0).astype(np.float32), asdict(prosody)
-        prosody = replace(prosody, rate=min(450, round(prosody.rate * _SPEED_UP)))
     raise SpeechTooLongError(
         f"speech {text!r} ({voice}, {emotion}) is longer than {max_seconds} s even at rate {prosody.rate}"
     )
