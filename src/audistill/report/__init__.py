@@ -1,0 +1,1 @@
+"""Results tables, plots and run summaries: the paper's Table 1 layout, measured here."""
