@@ -76,7 +76,7 @@ def oracle_description(meta: dict[str, Any]) -> str:
     """A deterministic, exact text description of the clip built from its ground truth."""
     kind = meta["kind"]
     if kind == "speech":
-        return f'Speech in {article(meta["emotion"])} voice: "{meta["transcript"]}"'
+        return speech_caption(meta)
     if kind == "sounds":
         events = "; ".join(_event_detail(e) for e in meta["events"])
         return (
