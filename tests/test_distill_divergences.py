@@ -16,8 +16,11 @@ from audistill.distill.divergences import (
     register_divergence,
 )
 from audistill.distill.token_losses import (
+    CPU_CHUNK_ELEMENTS,
+    GPU_CHUNK_ELEMENTS,
     LOG_ZERO,
     DivergenceSpec,
+    auto_chunk_size,
     dense_divergence,
     teacher_topk,
     topk_divergence,
@@ -321,3 +324,12 @@ def test_spec_from_config_and_bad_names() -> None:
         DivergenceSpec.from_config(TextualTeacherConfig(divergence="kl"))
     with pytest.raises(ValueError, match="temperature must be > 0"):
         DivergenceSpec(temperature=0.0)
+
+
+def test_automatic_chunk_size_follows_the_device_budget() -> None:
+    cpu = torch.device("cpu")
+    assert auto_chunk_size(None, 32768, cpu) == CPU_CHUNK_ELEMENTS // 32768 == 128
+    assert auto_chunk_size(None, 152064, torch.device("cuda")) == GPU_CHUNK_ELEMENTS // 152064
+    assert auto_chunk_size(None, 10**9, cpu) == 1
+    assert auto_chunk_size(7, 32768, cpu) == 7
+    assert TextualTeacherConfig().chunk_size is None

@@ -150,10 +150,11 @@ class TextualTeacherConfig(_Section):
         description="Token ids excluded from every distribution comparison (special tokens whose "
         "meaning differs between teacher and student). Default none.",
     )
-    chunk_size: int = Field(
-        256, ge=1, description="Target tokens per chunk when divergences (top layer and logit lens) "
-        "are computed; extra memory is a few chunk x vocabulary fp32 tensors. Default 256 (an "
-        "implementation setting, not the paper's)."
+    chunk_size: int | None = Field(
+        None, ge=1, description="Target tokens per chunk when divergences (top layer and logit "
+        "lens) are computed; extra memory is a few chunk x vocabulary fp32 buffers. None = "
+        "automatic: 2^22 vocabulary entries per chunk on CPU, 2^25 on GPU (about 27 / 220 tokens "
+        "at Qwen's 152k vocabulary). Default None (an implementation setting, not the paper's)."
     )
     description_field: str = Field(
         "description", description="Example field the teacher reads in place of the audio."

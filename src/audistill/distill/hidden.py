@@ -29,7 +29,12 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from audistill.distill.projections import LayerProjections
-from audistill.distill.token_losses import DEFAULT_SPEC, DivergenceSpec, dense_divergence_rows
+from audistill.distill.token_losses import (
+    DEFAULT_SPEC,
+    DivergenceSpec,
+    auto_chunk_size,
+    dense_divergence_rows,
+)
 
 if TYPE_CHECKING:
     from audistill.models.record import ForwardRecord
@@ -41,13 +46,20 @@ class Lens:
 
     final_norm: Callable[[Tensor], Tensor]
     lm_head: Callable[[Tensor], Tensor]
+    vocab_size: int | None = None  # width of lm_head's output; sizes automatic chunks
 
     def __call__(self, hidden: Tensor) -> Tensor:
         return self.lm_head(self.final_norm(hidden))
 
     @classmethod
     def from_record(cls, record: ForwardRecord) -> Lens:
-        return cls(record.final_norm, record.lm_head)
+        return cls(record.final_norm, record.lm_head, record.vocab_size)
+
+    def width(self) -> int | None:
+        if self.vocab_size is not None:
+            return self.vocab_size
+        weight = getattr(self.lm_head, "weight", None)
+        return int(weight.shape[0]) if isinstance(weight, Tensor) else None
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,9 @@ class HiddenComparisonEntry:
 
 
 _REGISTRY: dict[str, HiddenComparisonEntry] = {}
+
+# Assumed LM-head width for automatic chunking when neither side reveals its own (Qwen-sized).
+UNKNOWN_VOCAB = 152064
 
 
 def register_hidden_comparison(name: str, *, needs_projection: bool = False,
@@ -160,9 +175,12 @@ def logit_lens(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext
 
     teacher_hidden = teacher_hidden.detach()
     keep_graph = torch.is_grad_enabled()
+    widths = [w for w in (spec.vocab_size, student_lens.width(), teacher_lens.width()) if w is not None]
+    vocab = min(widths) if widths else UNKNOWN_VOCAB
+    chunk = auto_chunk_size(spec.chunk_size, vocab, student_hidden.device)
     pieces = []
-    for start in range(0, student_hidden.shape[0], spec.chunk_size):
-        rows = slice(start, start + spec.chunk_size)
+    for start in range(0, student_hidden.shape[0], chunk):
+        rows = slice(start, start + chunk)
         if keep_graph:
             pieces.append(checkpoint(chunk_loss, student_hidden[rows], teacher_hidden[rows],
                                      use_reentrant=False))
