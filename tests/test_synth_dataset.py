@@ -379,7 +379,7 @@ def test_perception_answers_come_from_meta(synth_dir: Path) -> None:
 
 def test_card_counts_match_the_files_and_name_the_seed(synth_dir: Path) -> None:
     card = (synth_dir / "CARD.md").read_text()
-    assert "--seed 7" in card
+    assert "seed 7 and the custom sizes" in card
     train = load(synth_dir, "train.json")
     arithmetic_easy = sum(
         r["sub-category"] == "spoken arithmetic" and r["difficulty"] == "easy" for r in train

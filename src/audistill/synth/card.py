@@ -96,6 +96,17 @@ def _positions(rows: Rows) -> list[str]:
     return _table(["split", "choices", "answers at position 1 / 2 / ..."], body)
 
 
+def _made_with(settings: SynthSettings) -> str:
+    from audistill.synth.plan import SIZE_PRESETS
+
+    if SIZE_PRESETS.get(settings.size) == settings.sizes:
+        return f"Made with: `audistill synth --out DIR --size {settings.size} --seed {settings.seed}`."
+    return (
+        f"Made with `audistill.synth.generate` with seed {settings.seed} and the custom sizes listed under "
+        "Generator settings."
+    )
+
+
 def card_text(settings: SynthSettings, rows: Rows) -> str:
     test_use = Counter(u for r in rows[("reasoning", "test")] for u in r["meta"]["held_out"])
     n_test = len(rows[("reasoning", "test")])
@@ -106,8 +117,7 @@ def card_text(settings: SynthSettings, rows: Rows) -> str:
         "A spoken, sound and music reasoning benchmark with synthesized audio, in MMAU's JSON format, "
         "made by `audistill synth`. Every item's ground truth is in its `meta` field.",
         "",
-        f"Made with: `audistill synth --out DIR --size {settings.size} --seed {settings.seed}`. The same "
-        "settings give byte-identical files.",
+        _made_with(settings) + " The same settings give byte-identical files.",
         "",
         "## Files",
         "",
