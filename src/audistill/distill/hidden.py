@@ -124,18 +124,23 @@ def _same_shape(student: Tensor, teacher: Tensor, name: str) -> None:
                          f"projected_{name} or logit_lens)")
 
 
+def _teacher(teacher_hidden: Tensor, student_hidden: Tensor) -> Tensor:
+    """The teacher's states as a constant fp32 tensor on the student's device."""
+    return teacher_hidden.detach().to(student_hidden.device, torch.float32, non_blocking=True)
+
+
 @register_hidden_comparison("mse")
 def mse(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext = LayerContext()) -> Tensor:
     """Per position: mean_j (h_S[j] - h_T[j])^2."""
     _same_shape(student_hidden, teacher_hidden, "mse")
-    return (student_hidden.float() - teacher_hidden.detach().float()).pow(2).mean(-1)
+    return (student_hidden.float() - _teacher(teacher_hidden, student_hidden)).pow(2).mean(-1)
 
 
 @register_hidden_comparison("cosine")
 def cosine(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext = LayerContext()) -> Tensor:
     """Per position: 1 - <h_S, h_T> / (|h_S| |h_T|)."""
     _same_shape(student_hidden, teacher_hidden, "cosine")
-    return 1.0 - F.cosine_similarity(student_hidden.float(), teacher_hidden.detach().float(), dim=-1)
+    return 1.0 - F.cosine_similarity(student_hidden.float(), _teacher(teacher_hidden, student_hidden), dim=-1)
 
 
 def _project(student_hidden: Tensor, ctx: LayerContext, name: str) -> Tensor:
