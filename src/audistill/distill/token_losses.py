@@ -24,7 +24,11 @@ Conventions (one place, used by every caller):
 Memory: autograd would keep several fp32 [T, V] tensors per loss until backward. Instead, the
 student gradient is computed chunk by chunk during the forward pass (the chunk's forward and
 backward run back to back, so only [chunk, V] temporaries exist at once) and kept as one tensor
-shaped like the logits; backward scales it by the incoming per-token gradient.
+shaped like the logits; backward scales it by the incoming per-token gradient. Measured on CPU
+(one thread, JSD, forward + backward, T = 512, V = 151936): 3.6 s and 0.1 GB beyond the logits
+and their gradient, against 7.3 s / 2.1 GB for plain autograd over all tokens and 13.1 s / 3.9 GB
+for TRL's `generalized_jsd_loss`. Checkpointing each chunk instead was slower (an extra forward)
+and used more memory than this.
 """
 
 from __future__ import annotations
