@@ -164,8 +164,22 @@ class TextualTeacherConfig(_Section):
     )
 
 
-def _acoustic_layers() -> LayerDistillConfig:
-    return LayerDistillConfig(strategy="all", compare="mse", weight=1.0)
+class AcousticLayerConfig(LayerDistillConfig):
+    """The acoustic teacher's layer section: its own defaults, so that overriding one field (e.g.
+    `--set acoustic_teacher.layers.reduction=mean`) keeps the others."""
+
+    strategy: LayerStrategy = Field(
+        "all", description="Which student layers are anchored to the frozen pre-training student (same "
+        "numbering and strategies as textual_teacher.layers). Default all (paper: all layers).",
+    )
+    compare: LayerCompare = Field(
+        "mse", description="How a layer's states at the audio positions are compared with the frozen "
+        "student's. Default mse (paper: not stated).",
+    )
+    weight: float = Field(
+        1.0, ge=0, description="Multiplies the acoustic layer terms on top of acoustic_teacher.weight. "
+        "Default 1 (the paper's L_ac has no second weight).",
+    )
 
 
 class AcousticTeacherConfig(_Section):
@@ -177,8 +191,8 @@ class AcousticTeacherConfig(_Section):
         "weights with LoRA disabled (needs student.lora.enabled); auto = adapter under LoRA, else "
         "copy. Default auto."
     )
-    layers: LayerDistillConfig = Field(
-        default_factory=_acoustic_layers,
+    layers: AcousticLayerConfig = Field(
+        default_factory=AcousticLayerConfig,
         description="Which student layers are anchored and how (default: all layers, MSE at audio "
         "positions; paper: all layers, divergence not stated).",
     )
