@@ -227,6 +227,48 @@ def synth(
     )
 
 
+@app.command("eval")
+def eval_(
+    model: Annotated[str, typer.Option("--model", help="Checkpoint folder (or hub id): an audio student "
+                                       "hears the audio, a text LM reads each item's description.")],
+    data: Annotated[Path, typer.Option("--data", help="Data file: MMAU JSON, our JSONL or CoTA.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for predictions.json and metrics.json.")],
+    decoding: Annotated[str, typer.Option(
+        "--decoding", help="greedy (default) or paper (temperature 0.6, top-k 5, top-p 0.5, seeded).")
+    ] = "greedy",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per batch.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(
+        "--max-new-tokens", min=1, help="Generation length limit, tokens.")] = 512,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of paper decoding.")] = 0,
+    format: Annotated[str, typer.Option("--format", help="auto | jsonl | mmau | cota.")] = "auto",
+    audio_root: Annotated[Path | None, typer.Option(
+        "--audio-root", help="Folder relative audio paths are resolved against (default: the data "
+        "file's folder).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate the first N items only.")
+                     ] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")] = "auto",
+) -> None:
+    """Generate answers with a model, score them by MMAU's rule, write predictions and metrics.
+
+    Example: audistill eval --model runs/full/final --data data/synth/test.json --out runs/full/eval
+    """
+    from audistill.data.rows import DataError
+    from audistill.eval.generate import GenerationError
+    from audistill.eval.run import run_eval
+    from audistill.models.checkpoint import ModelLoadError
+
+    if decoding not in ("greedy", "paper"):
+        fail(f"--decoding: expected greedy or paper, got {decoding!r}")
+    try:
+        run_eval(model, data, out, decoding=decoding, seed=seed, max_new_tokens=max_new_tokens,
+                 batch_size=batch_size, format=format,
+                 audio_root=audio_root, limit=limit, device=device, dtype=dtype, show_progress=True,
+                 console=console)
+    except (DataError, GenerationError, ModelLoadError) as exc:
+        fail(str(exc))
+
+
 def main() -> None:
     app()
 
