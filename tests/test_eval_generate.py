@@ -258,3 +258,23 @@ def test_unreadable_audio_names_the_example(world):
     broken = Example(**{**examples[0].__dict__, "audio": str(Path(world["root"]) / "none.wav")})
     with pytest.raises(GenerationError, match="item-0"):
         generate(student, [broken])
+
+
+def test_generation_runs_the_lora_adapters(world):
+    from audistill.config import LoraConfig, StudentConfig
+    from audistill.models.load import load_student
+
+    examples = world["examples"]
+    base = world["adaptors"]["qwen2_audio"]
+    student = load_student(StudentConfig(path=base.path, device="cpu", lora=LoraConfig(enabled=True, r=4,
+                                                                                       dropout=0.0)))
+    reference = texts(generate(base, examples, settings=GREEDY))
+    assert texts(generate(student, examples, settings=GREEDY)) == reference  # LoRA B starts at zero
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in student.model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 1.0)
+    assert texts(generate(student, examples, settings=GREEDY)) != reference
+    with student.adapter_disabled():
+        assert texts(generate(student, examples, settings=GREEDY)) == reference

@@ -68,6 +68,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
         "qwen2_audio": build_tiny_student("qwen2_audio", root / "q2a", tokenizer=tokenizer),
         "qwen2_5_omni_thinker": build_tiny_student("qwen2_5_omni_thinker", root / "omni",
                                                    tokenizer=tokenizer),
+        "qwen2_5_omni": build_tiny_student("qwen2_5_omni", root / "omni_full", tokenizer=tokenizer),
         "qwen3": build_tiny_text_lm("qwen3", root / "qwen3", tokenizer=tokenizer),
     }
 
@@ -76,9 +77,14 @@ def read(path: Path) -> object:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("family", ("qwen2_audio", "qwen2_5_omni_thinker", "qwen3"))
-def test_eval_writes_one_prediction_per_item_and_consistent_metrics(world, tmp_path, family):
-    metrics = evaluate(world[family], world["data"], tmp_path, max_new_tokens=8, batch_size=3)
+# (checkpoint kind, adaptor family): a full Qwen2.5-Omni checkpoint (the paper's student) loads its thinker.
+KINDS = (("qwen2_audio", "qwen2_audio"), ("qwen2_5_omni_thinker", "qwen2_5_omni_thinker"),
+         ("qwen2_5_omni", "qwen2_5_omni_thinker"), ("qwen3", "causal_lm"))
+
+
+@pytest.mark.parametrize(("kind", "family"), KINDS)
+def test_eval_writes_one_prediction_per_item_and_consistent_metrics(world, tmp_path, kind, family):
+    metrics = evaluate(world[kind], world["data"], tmp_path, max_new_tokens=8, batch_size=3)
     rows = read(tmp_path / "predictions.json")
     assert [r["id"] for r in rows] == [item["id"] for item in ITEMS]
     for row, item in zip(rows, ITEMS, strict=True):
@@ -92,10 +98,9 @@ def test_eval_writes_one_prediction_per_item_and_consistent_metrics(world, tmp_p
     assert metrics["overall"]["n"] == 3  # the transcription item is scored by WER instead
     assert metrics["transcription"]["n"] == 1 and metrics["emotion"]["n"] == 1
     run = metrics["run"]
-    assert run["model_type"] == family
-    assert run["model_family"] == ("causal_lm" if family == "qwen3" else family)
+    assert run["model_family"] == family and run["model"] == str(world[kind])
     assert run["n"] == 4 and run["decoding"] == {"mode": "greedy", "max_new_tokens": 8}
-    assert run["view"] == ("teacher" if family == "qwen3" else "prompt")
+    assert run["view"] == ("teacher" if kind == "qwen3" else "prompt")
     assert {"python", "torch", "transformers", "git_commit"} <= set(run["versions"])
     assert run["wall_seconds"] > 0 and metrics["generation"]["n"] == 4
 
