@@ -36,7 +36,7 @@ from torch import Tensor
 from audistill.config import EvalConfig
 from audistill.data.audio import AudioError, audio_duration
 from audistill.data.example import Example
-from audistill.models.adaptor import AudioStudentAdaptor, ModelAdaptor
+from audistill.models.adaptor import AudioFormat, AudioStudentAdaptor, ModelAdaptor
 from audistill.models.batch import StudentBatch, TextBatch
 from audistill.models.checkpoint import quiet_transformers
 from audistill.views import (
@@ -44,6 +44,7 @@ from audistill.views import (
     DESCRIBE_PROMPT,
     DESCRIPTION_PREFIX,
     AudioGuardError,
+    StudentView,
     TextView,
     ViewBuilder,
     ViewError,
@@ -187,6 +188,17 @@ def batch_seed(seed: int, batch_index: int) -> int:
     return int(np.random.SeedSequence([seed, batch_index]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
+def _audio_tokens_estimate(fmt: AudioFormat, example: Example) -> int:
+    """Audio tokens of a clip from its file header (no decoding), capped at the encoder's window."""
+    fe = fmt.feature_extractor
+    try:
+        seconds = audio_duration(example.audio)
+    except AudioError:
+        return 0  # building the view reports the file properly
+    frames = min(int(seconds * fe.sampling_rate) // fe.hop_length, int(fe.nb_max_frames))
+    return fmt.tokens_for_frames(frames)
+
+
 class PromptMaker:
     """Builds one view's prompts for an adaptor and collates them left-padded."""
 
@@ -215,18 +227,9 @@ class PromptMaker:
         else:
             text = question_text(example)
         n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        if self.view != "teacher" and isinstance(self.adaptor, AudioStudentAdaptor):
-            n += self._audio_tokens_estimate(example)
+        if self.view != "teacher" and self.builder is not None:
+            n += _audio_tokens_estimate(self.builder.audio_format, example)
         return n
-
-    def _audio_tokens_estimate(self, example: Example) -> int:
-        fe = self.adaptor.audio_format.feature_extractor  # type: ignore[attr-defined]
-        try:
-            seconds = audio_duration(example.audio)
-        except AudioError:
-            return 0  # the view will report the file properly
-        frames = min(int(seconds * fe.sampling_rate) // fe.hop_length, int(fe.nb_max_frames))
-        return self.adaptor.audio_format.tokens_for_frames(frames)  # type: ignore[attr-defined]
 
     def view_of(self, example: Example) -> TextView:
         if self.view == "teacher":
@@ -242,8 +245,8 @@ class PromptMaker:
         views = [self.view_of(example) for example in examples]
         if self.view == "teacher" or self.builder is None:
             return collate_texts(views, self.pad_id, padding_side="left")
-        batch = collate_students(views, self.pad_id, self.builder.audio_format,  # type: ignore[arg-type]
-                                 padding_side="left")
+        students = [view for view in views if isinstance(view, StudentView)]
+        batch = collate_students(students, self.pad_id, self.builder.audio_format, padding_side="left")
         audio_guard(batch, self.builder.audio_format)
         return batch
 
