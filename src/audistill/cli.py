@@ -269,6 +269,64 @@ def eval_(
         fail(str(exc))
 
 
+@app.command("distill")
+def distill(
+    config: Annotated[Path, typer.Argument(help="Run config (YAML), e.g. configs/paper.yaml.")],
+    set_: SetOption = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from the newest complete checkpoint in train.output_dir.")] = False,
+) -> None:
+    """Distil the teachers into the student (SFT + textual KD + acoustic KD, per the config).
+
+    Several processes: `accelerate launch -m audistill distill CONFIG` or
+    `torchrun --nproc_per_node N -m audistill distill CONFIG`. Writes checkpoints/, final/,
+    metrics.jsonl, tensorboard/, config.yaml and versions.json into train.output_dir.
+
+    Example: audistill distill configs/paper.yaml --set student.path=/models/omni --set train.max_steps=100
+    """
+    from audistill.data.rows import DataError
+    from audistill.distill.cache import CacheError
+    from audistill.models.checkpoint import ModelLoadError
+    from audistill.models.trainable import TrainableSetupError
+    from audistill.train.checkpoint import CheckpointError
+    from audistill.train.loop import NonFiniteLossError, run_distillation
+    from audistill.views import AudioGuardError, ViewError
+
+    try:
+        cfg = load_config(config, set_)
+        out = run_distillation(cfg, resume=resume)
+    except (ConfigError, DataError, CacheError, ModelLoadError, TrainableSetupError, CheckpointError,
+            NonFiniteLossError, ViewError, AudioGuardError) as exc:
+        fail(str(exc))
+    console.print(f"trained student: {out / 'final'}", highlight=False)
+
+
+@app.command("cache")
+def cache(
+    config: Annotated[Path, typer.Argument(help="Run config (YAML) with textual_teacher.cache_dir set.")],
+    set_: SetOption = None,
+) -> None:
+    """Run the textual teacher once over data.train and store its top-k signals for training.
+
+    Resumable: examples in complete shards are skipped. Train on it with
+    `--set textual_teacher.source=cache` (top-layer signals only: set textual_teacher.layers.strategy none).
+
+    Example: audistill cache configs/paper.yaml --set textual_teacher.cache_dir=cache/qwen3
+    """
+    from audistill.data.rows import DataError
+    from audistill.distill.cache import CacheError
+    from audistill.models.checkpoint import ModelLoadError
+    from audistill.train.teacher_cache import build_teacher_cache
+    from audistill.views import ViewError
+
+    try:
+        cfg = load_config(config, set_)
+        folder = build_teacher_cache(cfg)
+    except (ConfigError, DataError, CacheError, ModelLoadError, ViewError) as exc:
+        fail(str(exc))
+    console.print(f"teacher cache: {folder}", highlight=False)
+
+
 def main() -> None:
     app()
 

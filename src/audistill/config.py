@@ -145,6 +145,10 @@ class TextualTeacherConfig(_Section):
     )
     cache_dir: str | None = Field(None, description="Folder of the teacher cache. Default none.")
     cache_k: int = Field(32, ge=1, description="Top-k stored per target token by the cache. Default 32.")
+    cache_batch_size: int = Field(
+        8, ge=1, description="Examples per teacher forward pass in `audistill cache` (no gradients, so "
+        "larger than train.batch_size fits). Default 8."
+    )
     mask_token_ids: list[int] = Field(
         default_factory=list,
         description="Token ids excluded from every distribution comparison (special tokens whose "

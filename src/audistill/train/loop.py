@@ -1,0 +1,372 @@
+"""The distillation loop on Hugging Face Accelerate: `run_distillation(cfg, resume=False) -> output folder`.
+
+One optimizer step = `train.grad_accum` micro-batches on each of the processes (see `plan.py` for which
+examples). Every term's sum over its positions is divided by the total count of the whole window: target
+tokens (audio positions for the acoustic term) over all micro-batches and all processes. The counts come
+from the data plan, which every process knows, so no communication is needed for them. DDP averages
+gradients over processes, so each process's loss is multiplied by the number of processes: the gradient
+is then exactly that of the global token-normalised loss. Teacher signals are computed once per
+micro-batch under no_grad; the textual teacher outside the wrapped module, the acoustic one inside it.
+
+Optimizer: AdamW, the student's trainable parameters at train.lr and the layer projections at
+train.lr x train.projection_lr_multiplier, linear warmup over ceil(warmup_ratio x steps) steps then
+cosine decay to 0 (transformers.get_cosine_schedule_with_warmup); gradients clipped at
+train.max_grad_norm. A non-finite term (or gradient norm) stops the run before the optimizer step,
+naming the step, the term and the batch's example ids; the last checkpoint stays the newest.
+
+Output folder: config.yaml (resolved), versions.json, run.json (seed, processes, global batch, steps),
+metrics.jsonl and tensorboard/ (`run_log.py`), checkpoints/step-<N>/ (`checkpoint.py`), final/
+(`export.py`). Several runs may follow each other in one process (the demo's ladder): models are freed
+and Accelerate's global state is reset when a run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import DistributedType, set_seed
+
+from audistill.config import ConfigError, RunConfig, dump_config
+from audistill.data.validate import load_configured
+from audistill.distill.sources import CachedTextualSource
+from audistill.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from audistill.models.batch import StudentBatch
+from audistill.run_record import write_versions
+from audistill.train import checkpoint as ckpt
+from audistill.train.data import TrainingViews, micro_batch_loader
+from audistill.train.export import save_final
+from audistill.train.plan import DataPlan
+from audistill.train.run_log import METRICS_FILE, RunLog
+from audistill.train.setup import Components, DistillModule, build_components
+from audistill.views import PairBatch
+
+PROJECTION_GROUP = "layer_projections"
+
+
+class NonFiniteLossError(RuntimeError):
+    """A NaN or inf loss term (or gradient norm): the message names the step, the term and the examples."""
+
+
+@dataclass
+class Run:
+    """The live objects of one run."""
+
+    cfg: RunConfig
+    out: Path
+    accelerator: Accelerator
+    parts: Components
+    views: TrainingViews
+    plan: DataPlan
+    model: Any  # the DistillModule as Accelerate wrapped it
+    module: DistillModule
+    optimizer: Any
+    scheduler: Any
+    start_step: int
+
+    @property
+    def rank(self) -> int:
+        return int(self.accelerator.process_index)
+
+    @property
+    def world(self) -> int:
+        return int(self.accelerator.num_processes)
+
+
+def run_distillation(cfg: RunConfig, resume: bool = False, *, show_progress: bool = True) -> Path:
+    """Train the student of `cfg` and return its output folder (train.output_dir) with final/ inside.
+
+    resume: continue from the newest complete checkpoint of train.output_dir (a fresh start when there is
+    none). Without it, an output folder that already holds a run is refused.
+    """
+    accelerator = _accelerator(cfg)
+    run: Run | None = None
+    log: RunLog | None = None
+    try:
+        run = _prepare(cfg, accelerator, resume, show_progress)
+        log = RunLog(run.out, main=accelerator.is_main_process, start_step=run.start_step,
+                     total_steps=run.plan.total_steps, resumed=run.start_step > 0,
+                     show_progress=show_progress)
+        _train(run, log)
+        log.close()
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            save_final(run.parts.student, run.module.objective, run.out)
+        accelerator.wait_for_everyone()
+        return run.out
+    finally:
+        if log is not None:
+            log.close()
+        del run
+        _release(accelerator)
+
+
+# ---- set-up -------------------------------------------------------------------------------------------
+
+def _mixed_precision(cfg: RunConfig, cpu: bool) -> str:
+    wanted = cfg.train.mixed_precision
+    if wanted != "auto":
+        return wanted
+    supported = not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bf16" if supported else "no"
+
+
+def _accelerator(cfg: RunConfig) -> Accelerator:
+    cpu = cfg.student.device == "cpu" or not torch.cuda.is_available()
+    # Accumulation is done here (normalised by the window's tokens), so Accelerate's own is left at 1:
+    # it would divide every loss by grad_accum once more.
+    accelerator = Accelerator(cpu=cpu, mixed_precision=_mixed_precision(cfg, cpu))
+    if accelerator.distributed_type == DistributedType.DEEPSPEED and cfg.train.grad_accum > 1:
+        raise ConfigError("train.grad_accum: under DeepSpeed the engine steps on every backward; use "
+                          "train.grad_accum: 1 and a larger train.batch_size")
+    return accelerator
+
+
+def _release(accelerator: Accelerator) -> None:
+    single = accelerator.num_processes == 1
+    accelerator.free_memory()
+    AcceleratorState._reset_state(reset_partial_state=single)
+    GradientState._reset_state()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _check_output(out: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from; refuse to mix a fresh run into an old run's folder."""
+    latest = ckpt.latest_checkpoint(out)
+    if not resume and (latest is not None or (out / METRICS_FILE).exists()):
+        raise ConfigError(f"train.output_dir: {out} already holds a run (checkpoints or {METRICS_FILE}); "
+                          "pass --resume to continue it or choose another output_dir")
+    return latest if resume else None
+
+
+def _prepare(cfg: RunConfig, accelerator: Accelerator, resume: bool, show_progress: bool) -> Run:
+    out = Path(cfg.train.output_dir)
+    main = accelerator.is_main_process
+    resume_from = _check_output(out, resume)
+    accelerator.wait_for_everyone()
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.remove_partial(out)
+    set_seed(cfg.train.seed)
+    examples = load_configured(cfg.data, "train", show_progress=main and show_progress)
+    parts = build_components(cfg, accelerator.device)
+    views = _build_views(examples, parts, cfg, main and show_progress)
+    if isinstance(parts.textual, CachedTextualSource):
+        parts.textual.check_covers([e.id for e in views.examples])
+    t = cfg.train
+    plan = DataPlan(len(views), t.batch_size, t.grad_accum, accelerator.num_processes, t.seed, t.max_steps,
+                    t.epochs)
+    module = DistillModule(parts.student, parts.objective, parts.acoustic)
+    state: dict[str, Any] | None = None
+    if resume_from is not None:
+        state = ckpt.read_state(resume_from)
+        _check_compatible(state, plan, resume_from)
+        _load_weights(module, parts, resume_from)
+    model = accelerator.prepare(module)
+    optimizer = accelerator.prepare(_optimizer(model, cfg))
+    from transformers import get_cosine_schedule_with_warmup
+
+    warmup = math.ceil(t.warmup_ratio * plan.total_steps)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, plan.total_steps)
+    start = 0
+    if resume_from is not None and state is not None:
+        optimizer.load_state_dict(ckpt.load_torch(resume_from / ckpt.OPTIMIZER_FILE))
+        scheduler.load_state_dict(ckpt.load_torch(resume_from / ckpt.SCHEDULER_FILE))
+        ckpt.set_rng_state(ckpt.load_torch(ckpt.rng_file(resume_from, accelerator.process_index)))
+        start = int(state["step"])
+    else:
+        set_seed(t.seed + accelerator.process_index)  # independent dropout per process
+    if main:
+        _write_records(cfg, out, plan, accelerator.num_processes)
+    return Run(cfg, out, accelerator, parts, views, plan, model, module, optimizer, scheduler, start)
+
+
+def _build_views(examples: list[Any], parts: Components, cfg: RunConfig, progress: bool) -> TrainingViews:
+    if not progress:
+        return TrainingViews(examples, parts.builder, num_workers=cfg.train.num_workers)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("building views", total=len(examples))
+        return TrainingViews(examples, parts.builder, num_workers=cfg.train.num_workers,
+                             tick=lambda: bar.advance(task))
+
+
+def _optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
+    t = cfg.train
+    student, projections = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (projections if "objective." in name else student).append(param)
+    if not student and not projections:
+        raise ConfigError("student: nothing to train (every parameter is frozen)")
+    groups = [{"params": student, "lr": t.lr, "name": "student"}]
+    if projections:
+        groups.append({"params": projections, "lr": t.lr * t.projection_lr_multiplier,
+                       "name": PROJECTION_GROUP})
+    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+
+
+def _write_records(cfg: RunConfig, out: Path, plan: DataPlan, world: int) -> None:
+    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    write_versions(out)
+    atomic_write_json(out / "run.json", {
+        "seed": cfg.train.seed, "processes": world, "global_batch": plan.global_batch,
+        "examples": plan.num_examples, "steps_per_epoch": plan.steps_per_epoch,
+        "total_steps": plan.total_steps, "config_hash": cfg.hash()})
+
+
+def _check_compatible(state: dict[str, Any], plan: DataPlan, folder: Path) -> None:
+    wanted = {"processes": plan.world_size, "global_batch": plan.global_batch, "seed": plan.seed,
+              "examples": plan.num_examples}
+    for key, value in wanted.items():
+        if state.get(key) != value:
+            raise ckpt.CheckpointError(f"{folder / ckpt.STATE_FILE}: written with {key}={state.get(key)}, "
+                                       f"but this run has {key}={value}; resuming would change the data "
+                                       "order or the RNG streams")
+
+
+def _load_weights(module: DistillModule, parts: Components, folder: Path) -> None:
+    saved = ckpt.read_tensors(folder / ckpt.STUDENT_FILE)
+    params = {n: p for n, p in parts.student.model.named_parameters() if p.requires_grad}
+    if set(saved) != set(params):
+        missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
+        raise ckpt.CheckpointError(f"{folder / ckpt.STUDENT_FILE}: does not match the student's trainable "
+                                   f"parameters (missing {missing[:3]}, unexpected {extra[:3]})")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(saved[name])
+    objective = module.objective
+    for projections, sub in ((objective.text_projections, folder),
+                             (objective.acoustic_projections, folder / ckpt.ACOUSTIC_DIR)):
+        if projections is not None:
+            loaded = type(projections).load(sub)
+            projections.load_state_dict(loaded.state_dict())
+
+
+# ---- the loop -----------------------------------------------------------------------------------------
+
+def _train(run: Run, log: RunLog) -> None:
+    plan, cfg = run.plan, run.cfg
+    schedule = [mb for step in range(run.start_step, plan.total_steps)
+                for mb in plan.micro_batches(step, run.rank)]
+    batches = iter(micro_batch_loader(run.views, schedule, cfg.train.num_workers))
+    names = run.module.objective.metric_names()
+    run.model.train()
+    for step in range(run.start_step, plan.total_steps):
+        started = time.perf_counter()
+        lr = run.scheduler.get_last_lr()[0]
+        sums = _accumulate(run, step, batches, names)
+        grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), cfg.train.max_grad_norm)
+        if grad_norm is not None and not math.isfinite(float(grad_norm)):
+            _stop(run, step, "gradient norm", float(grad_norm), plan.step_examples(step))
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        totals = _all_reduce(run, sums)
+        tokens = run.views.target_tokens(plan.step_examples(step))
+        audio = run.views.audio_positions(plan.step_examples(step))
+        values: dict[str, Any] = {"step": done, "epoch": done / plan.steps_per_epoch}
+        values.update(run.module.objective.metrics(dict(zip(names, totals, strict=True)), tokens, audio))
+        values.update({"lr": lr, "tokens": tokens, "audio_positions": audio,
+                       "grad_norm": None if grad_norm is None else float(grad_norm),
+                       "seconds": time.perf_counter() - started})
+        log.step(values, write=done % cfg.train.log_every == 0 or done == plan.total_steps)
+        if done % cfg.train.save_every == 0:
+            _save_checkpoint(run, done)
+
+
+def _accumulate(run: Run, step: int, batches: Any, names: list[str]) -> list[float]:
+    """Forward and backward of one optimizer step's micro-batches; the window's local metric sums."""
+    plan, accelerator = run.plan, run.accelerator
+    chosen = plan.step_examples(step)
+    tokens, audio = run.views.target_tokens(chosen), run.views.audio_positions(chosen)
+    totals = [0.0] * len(names)
+    for micro in range(plan.grad_accum):
+        batch = _to_device(next(batches), accelerator.device)
+        textual = None
+        if run.parts.textual is not None:
+            with accelerator.autocast():
+                textual = run.parts.textual.signals(batch)
+        last = micro == plan.grad_accum - 1
+        with contextlib.nullcontext() if last else accelerator.no_sync(run.model):
+            sums = run.model(batch, textual)
+            parts = [sums.terms[n] if n in sums.terms else sums.layers[n] for n in names]
+            values = torch.stack(parts).detach().float().tolist()  # one device sync per micro-batch
+            for name, value in zip(names, values, strict=True):
+                if not math.isfinite(value):
+                    _stop(run, step, name, value, batch.example_ids)
+            loss = run.module.objective.loss(sums.terms, tokens, audio) * run.world
+            accelerator.backward(loss)
+        totals = [a + b for a, b in zip(totals, values, strict=True)]
+    return totals
+
+
+def _to_device(batch: PairBatch, device: torch.device) -> PairBatch:
+    teacher = batch.teacher.to(device) if batch.teacher is not None else None
+    student = batch.student.to(device)
+    assert isinstance(student, StudentBatch)
+    return PairBatch(student, teacher)
+
+
+def _all_reduce(run: Run, values: list[float]) -> list[float]:
+    """Sum over processes (the per-term sums of the window, for the metrics)."""
+    if run.world == 1 or not values:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=run.accelerator.device)
+    torch.distributed.all_reduce(tensor)
+    return [float(v) for v in tensor.tolist()]
+
+
+def _stop(run: Run, step: int, term: str, value: float, example_ids: list[str] | list[int]) -> None:
+    ids = [run.views.examples[i].id if isinstance(i, int) else i for i in example_ids]
+    latest = ckpt.latest_checkpoint(run.out)
+    kept = f"the last good checkpoint is {latest}" if latest is not None else "no checkpoint was written yet"
+    raise NonFiniteLossError(
+        f"step {step + 1}: the {term} term is {value} (not finite) on examples {', '.join(ids)} "
+        f"(process {run.rank}); stopped before the optimizer step; {kept}")
+
+
+def _save_checkpoint(run: Run, step: int) -> None:
+    """Every process writes its RNG state into the temp folder; the main one writes the rest and
+    publishes the folder once everything is in it."""
+    accelerator, main = run.accelerator, run.accelerator.is_main_process
+    full = accelerator.get_state_dict(run.model)  # a collective under FSDP / ZeRO-3
+    temp = ckpt.temp_dir(run.out, step)
+    if main:
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    atomic_write_bytes(ckpt.rng_file(temp, run.rank), ckpt.torch_bytes(ckpt.rng_state()))
+    accelerator.wait_for_everyone()
+    if main:
+        prefix = "student_model."
+        trainable = {n for n, p in run.parts.student.model.named_parameters() if p.requires_grad}
+        student = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+        ckpt.write_tensors(temp / ckpt.STUDENT_FILE, {k: v for k, v in student.items() if k in trainable})
+        objective = run.module.objective
+        if objective.text_projections is not None:
+            objective.text_projections.save(temp)
+        if objective.acoustic_projections is not None:
+            objective.acoustic_projections.save(temp / ckpt.ACOUSTIC_DIR)
+        atomic_write_bytes(temp / ckpt.OPTIMIZER_FILE, ckpt.torch_bytes(run.optimizer.state_dict()))
+        atomic_write_bytes(temp / ckpt.SCHEDULER_FILE, ckpt.torch_bytes(run.scheduler.state_dict()))
+        epoch, within = run.plan.position(step)
+        ckpt.write_state(temp, {"step": step, "epoch": epoch, "step_in_epoch": within,
+                                "processes": run.world, "global_batch": run.plan.global_batch,
+                                "seed": run.plan.seed, "examples": run.plan.num_examples})
+        ckpt.publish(run.out, step, run.cfg.train.keep_checkpoints)
+    accelerator.wait_for_everyone()
