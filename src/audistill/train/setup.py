@@ -110,7 +110,12 @@ def build_components(cfg: RunConfig, device: torch.device) -> Components:
     if cfg.train.gradient_checkpointing:
         if student.has_adapter:
             student.hf_model.enable_input_require_grads()
-        student.hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = student.hf_model
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 (the old name warns)
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     builder = ViewBuilder(student.tokenizer, student.audio_format, teacher_tokenizer,
                           system_prompt=cfg.student.system_prompt, description_field=tt.description_field,
                           max_length=cfg.student.max_length)
