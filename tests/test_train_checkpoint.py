@@ -66,3 +66,4 @@ def test_metrics_are_cut_back_to_the_resumed_step(tmp_path: Path):
     path.write_text("\n".join(lines) + '\n{"step": 5, "lo')  # torn last line
     truncate_metrics(path, 2)
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]
+

@@ -243,7 +243,9 @@ class TrainConfig(_Section):
                                 "before the cosine decay. Default 0.03.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm. Default 1.")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
-        "auto", description="Autocast: auto = bf16 where the device supports it, else none."
+        "auto", description="Autocast of the forward passes (weights keep student.dtype): auto = the "
+        "mixed_precision of `accelerate launch`'s config when launched so, else bf16 on a GPU that "
+        "supports it, else none (CPU). Default auto."
     )
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward.")
     log_every: int = Field(1, ge=1, description="Write metrics every N optimizer steps.")

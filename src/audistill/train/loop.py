@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -113,9 +114,14 @@ def run_distillation(cfg: RunConfig, resume: bool = False, *, show_progress: boo
 # ---- set-up -------------------------------------------------------------------------------------------
 
 def _mixed_precision(cfg: RunConfig, cpu: bool) -> str:
+    """train.mixed_precision; `auto` = what `accelerate launch` was told (its config file), else bf16 on a
+    GPU that supports it, else none."""
     wanted = cfg.train.mixed_precision
     if wanted != "auto":
         return wanted
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "").lower()
+    if launcher in ("no", "bf16", "fp16"):
+        return launcher
     supported = not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return "bf16" if supported else "no"
 
@@ -154,6 +160,12 @@ def _prepare(cfg: RunConfig, accelerator: Accelerator, resume: bool, show_progre
     out = Path(cfg.train.output_dir)
     main = accelerator.is_main_process
     resume_from = _check_output(out, resume)
+    if main and resume:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"resuming from {resume_from}" if resume_from is not None else
+                                   f"--resume: no checkpoint in {out / ckpt.CHECKPOINTS}; starting at step 0",
+                                   highlight=False, soft_wrap=True)
     accelerator.wait_for_everyone()
     if main:
         out.mkdir(parents=True, exist_ok=True)
