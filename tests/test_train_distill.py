@@ -185,3 +185,32 @@ def test_an_existing_run_is_not_overwritten_without_resume(world, tmp_path):
     assert set(metrics(out)[0]) >= {"sft", "loss"} and not set(metrics(out)[0]) & set(TERMS[1:])
     with pytest.raises(ConfigError, match="already holds a run"):
         run_distillation(cfg, show_progress=False)
+
+
+def test_models_are_freed_and_accelerate_state_reset_between_runs(world, tmp_path, monkeypatch):
+    """The demo trains several ladder rows in one process: nothing may survive a run."""
+    import gc
+    import weakref
+
+    from accelerate.state import AcceleratorState
+
+    from audistill.train import loop
+
+    refs = []
+    original = loop.build_components
+
+    def tracked(*args, **kwargs):
+        parts = original(*args, **kwargs)
+        refs.extend(weakref.ref(m) for m in (parts.student.model, parts.objective))
+        assert parts.teacher is not None and parts.acoustic is not None and parts.acoustic.teacher is not None
+        refs.extend(weakref.ref(m) for m in (parts.teacher.model, parts.acoustic.teacher.model))
+        return parts
+
+    monkeypatch.setattr(loop, "build_components", tracked)
+    for name in ("a", "b"):
+        cfg = load_config(PAPER, run_overrides(world, tmp_path / name, steps=1))
+        run_distillation(cfg, show_progress=False)
+        gc.collect()
+        assert len(refs) == 4 and all(ref() is None for ref in refs), "a model outlived its run"
+        assert not AcceleratorState._shared_state
+        refs.clear()
