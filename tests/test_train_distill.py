@@ -214,3 +214,21 @@ def test_models_are_freed_and_accelerate_state_reset_between_runs(world, tmp_pat
         assert len(refs) == 4 and all(ref() is None for ref in refs), "a model outlived its run"
         assert not AcceleratorState._shared_state
         refs.clear()
+
+
+def test_a_missing_description_stops_the_run_before_it_starts(world, tmp_path):
+    rows = [json.loads(line) for line in world.data.read_text().splitlines()]
+    del rows[2]["description"]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for row in rows:
+        (tmp_path / row["audio"]).write_bytes((world.data.parent / row["audio"]).read_bytes())
+    code, output = cli("distill", run_overrides(world, tmp_path / "run", **{"data.train": data}))
+    assert code == 1
+    assert "1 of 4 example(s) cannot be turned into training views" in output
+    assert "example 'ex2' (" in output and "no audio description (field 'description')" in output
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    # Without a textual teacher nobody reads descriptions: the same data trains.
+    code, output = cli("distill", run_overrides(world, tmp_path / "sft", steps=1, **{
+        "data.train": data, "textual_teacher.enabled": "false"}))
+    assert code == 0, output
