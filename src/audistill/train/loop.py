@@ -201,6 +201,7 @@ def _prepare(cfg: RunConfig, accelerator: Accelerator, resume: bool, show_progre
         set_seed(t.seed + accelerator.process_index)  # independent dropout per process
     if main:
         _write_records(cfg, out, plan, accelerator.num_processes)
+        _warn_low_precision_weights(parts)
     return Run(cfg, out, accelerator, parts, views, plan, model, module, optimizer, scheduler, start)
 
 
@@ -229,6 +230,20 @@ def _optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
         groups.append({"params": projections, "lr": t.lr * t.projection_lr_multiplier,
                        "name": PROJECTION_GROUP})
     return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+
+
+def _warn_low_precision_weights(parts: Components) -> None:
+    """bf16/fp16 weights trained in place lose AdamW updates below their resolution (2^-8 relative for
+    bf16: at lr 1e-5 most of them); LoRA adapters are kept in fp32 by peft, full weights are not."""
+    low = {p.dtype for _, p in parts.student.trainable_parameters()} & {torch.bfloat16, torch.float16}
+    if low:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"warning: the student's trainable weights are {', '.join(sorted(str(d) for d in low))}; "
+            "updates smaller than their precision are lost. Prefer student.dtype: float32 with "
+            "train.mixed_precision: bf16 (autocast), LoRA, or FSDP/DeepSpeed mixed precision.",
+            highlight=False, soft_wrap=True)
 
 
 def _write_records(cfg: RunConfig, out: Path, plan: DataPlan, world: int) -> None:
@@ -282,7 +297,9 @@ def _train(run: Run, log: RunLog) -> None:
         lr = run.scheduler.get_last_lr()[0]
         sums = _accumulate(run, step, batches, names)
         grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), cfg.train.max_grad_norm)
-        if grad_norm is not None and not math.isfinite(float(grad_norm)):
+        # fp16's loss scaler expects the odd overflow and skips that step itself.
+        scaled = run.accelerator.mixed_precision == "fp16"
+        if grad_norm is not None and not math.isfinite(float(grad_norm)) and not scaled:
             _stop(run, step, "gradient norm", float(grad_norm), plan.step_examples(step))
         run.optimizer.step()
         run.scheduler.step()
