@@ -4,7 +4,8 @@
 - `setup`: loads the student, the teachers as signal sources and the objective; `DistillModule`.
 - `plan`: which examples each optimizer step and process sees (seeded, independent of process count).
 - `data`: training views built once up front; batches collated with fresh audio features.
-- `checkpoint`: atomic checkpoints and exact resume (weights, optimizer, scheduler, RNG, position).
+- `checkpoint`: the checkpoint layout, atomic publication, pruning, RNG states, safe loading.
+- `resume`: saving and restoring a run's state (weights, projections, optimizer, scheduler, RNG).
 - `run_log`: metrics.jsonl, TensorBoard events and the progress bar.
 - `export`: `final/`, the trained student as a Hugging Face checkpoint with its projections beside it.
 - `teacher_cache`: `audistill cache`, the textual teacher's top-k signals written once.

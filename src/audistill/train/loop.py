@@ -26,7 +26,6 @@ import contextlib
 import gc
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +39,14 @@ from accelerate.utils import DistributedType, set_seed
 from audistill.config import ConfigError, RunConfig, dump_config
 from audistill.data.validate import load_configured
 from audistill.distill.sources import CachedTextualSource
-from audistill.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from audistill.io import atomic_write_json, atomic_write_text
 from audistill.models.batch import StudentBatch
 from audistill.run_record import write_versions
 from audistill.train import checkpoint as ckpt
 from audistill.train.data import TrainingViews, micro_batch_loader
 from audistill.train.export import save_final
 from audistill.train.plan import DataPlan
+from audistill.train.resume import check_compatible, load_weights, save_checkpoint
 from audistill.train.run_log import METRICS_FILE, RunLog
 from audistill.train.setup import Components, DistillModule, build_components
 from audistill.views import PairBatch
@@ -183,8 +183,8 @@ def _prepare(cfg: RunConfig, accelerator: Accelerator, resume: bool, show_progre
     state: dict[str, Any] | None = None
     if resume_from is not None:
         state = ckpt.read_state(resume_from)
-        _check_compatible(state, plan, resume_from)
-        _load_weights(module, parts, resume_from)
+        check_compatible(state, plan, resume_from)
+        load_weights(parts.student, module.objective, resume_from)
     model = accelerator.prepare(module)
     optimizer = accelerator.prepare(_optimizer(model, cfg))
     from transformers import get_cosine_schedule_with_warmup
@@ -255,34 +255,6 @@ def _write_records(cfg: RunConfig, out: Path, plan: DataPlan, world: int) -> Non
         "total_steps": plan.total_steps, "config_hash": cfg.hash()})
 
 
-def _check_compatible(state: dict[str, Any], plan: DataPlan, folder: Path) -> None:
-    wanted = {"processes": plan.world_size, "global_batch": plan.global_batch, "seed": plan.seed,
-              "examples": plan.num_examples}
-    for key, value in wanted.items():
-        if state.get(key) != value:
-            raise ckpt.CheckpointError(f"{folder / ckpt.STATE_FILE}: written with {key}={state.get(key)}, "
-                                       f"but this run has {key}={value}; resuming would change the data "
-                                       "order or the RNG streams")
-
-
-def _load_weights(module: DistillModule, parts: Components, folder: Path) -> None:
-    saved = ckpt.read_tensors(folder / ckpt.STUDENT_FILE)
-    params = {n: p for n, p in parts.student.model.named_parameters() if p.requires_grad}
-    if set(saved) != set(params):
-        missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
-        raise ckpt.CheckpointError(f"{folder / ckpt.STUDENT_FILE}: does not match the student's trainable "
-                                   f"parameters (missing {missing[:3]}, unexpected {extra[:3]})")
-    with torch.no_grad():
-        for name, param in params.items():
-            param.copy_(saved[name])
-    objective = module.objective
-    for projections, sub in ((objective.text_projections, folder),
-                             (objective.acoustic_projections, folder / ckpt.ACOUSTIC_DIR)):
-        if projections is not None:
-            loaded = type(projections).load(sub)
-            projections.load_state_dict(loaded.state_dict())
-
-
 # ---- the loop -----------------------------------------------------------------------------------------
 
 def _train(run: Run, log: RunLog) -> None:
@@ -315,7 +287,8 @@ def _train(run: Run, log: RunLog) -> None:
                        "seconds": time.perf_counter() - started})
         log.step(values, write=done % cfg.train.log_every == 0 or done == plan.total_steps)
         if done % cfg.train.save_every == 0:
-            _save_checkpoint(run, done)
+            save_checkpoint(run.accelerator, run.model, run.parts.student, run.module.objective,
+                            run.optimizer, run.scheduler, plan, run.out, done, cfg.train.keep_checkpoints)
 
 
 def _accumulate(run: Run, step: int, batches: Any, names: list[str]) -> list[float]:
@@ -367,35 +340,3 @@ def _stop(run: Run, step: int, term: str, value: float, example_ids: list[str] |
     raise NonFiniteLossError(
         f"step {step + 1}: the {term} term is {value} (not finite) on examples {', '.join(ids)} "
         f"(process {run.rank}); stopped before the optimizer step; {kept}")
-
-
-def _save_checkpoint(run: Run, step: int) -> None:
-    """Every process writes its RNG state into the temp folder; the main one writes the rest and
-    publishes the folder once everything is in it."""
-    accelerator, main = run.accelerator, run.accelerator.is_main_process
-    full = accelerator.get_state_dict(run.model)  # a collective under FSDP / ZeRO-3
-    temp = ckpt.temp_dir(run.out, step)
-    if main:
-        shutil.rmtree(temp, ignore_errors=True)
-        temp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    atomic_write_bytes(ckpt.rng_file(temp, run.rank), ckpt.torch_bytes(ckpt.rng_state()))
-    accelerator.wait_for_everyone()
-    if main:
-        prefix = "student_model."
-        trainable = {n for n, p in run.parts.student.model.named_parameters() if p.requires_grad}
-        student = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
-        ckpt.write_tensors(temp / ckpt.STUDENT_FILE, {k: v for k, v in student.items() if k in trainable})
-        objective = run.module.objective
-        if objective.text_projections is not None:
-            objective.text_projections.save(temp)
-        if objective.acoustic_projections is not None:
-            objective.acoustic_projections.save(temp / ckpt.ACOUSTIC_DIR)
-        atomic_write_bytes(temp / ckpt.OPTIMIZER_FILE, ckpt.torch_bytes(run.optimizer.state_dict()))
-        atomic_write_bytes(temp / ckpt.SCHEDULER_FILE, ckpt.torch_bytes(run.scheduler.state_dict()))
-        epoch, within = run.plan.position(step)
-        ckpt.write_state(temp, {"step": step, "epoch": epoch, "step_in_epoch": within,
-                                "processes": run.world, "global_batch": run.plan.global_batch,
-                                "seed": run.plan.seed, "examples": run.plan.num_examples})
-        ckpt.publish(run.out, step, run.cfg.train.keep_checkpoints)
-    accelerator.wait_for_everyone()
