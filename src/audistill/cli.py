@@ -278,9 +278,10 @@ def distill(
 ) -> None:
     """Distil the teachers into the student (SFT + textual KD + acoustic KD, per the config).
 
-    Several processes: `accelerate launch -m audistill distill CONFIG` or
-    `torchrun --nproc_per_node N -m audistill distill CONFIG`. Writes checkpoints/, final/,
-    metrics.jsonl, tensorboard/, config.yaml and versions.json into train.output_dir.
+    Several processes: `accelerate launch --config_file configs/accelerate/ddp.yaml -m audistill
+    distill CONFIG` (GPUs), or `torchrun --nproc_per_node N -m audistill distill CONFIG` (GPUs or
+    CPU with gloo). Writes checkpoints/, final/, metrics.jsonl, tensorboard/, config.yaml,
+    versions.json and run.json into train.output_dir.
 
     Example: audistill distill configs/paper.yaml --set student.path=/models/omni --set train.max_steps=100
     """
