@@ -287,6 +287,7 @@ def distill(
     """
     from audistill.data.rows import DataError
     from audistill.distill.cache import CacheError
+    from audistill.distill.sources import SignalError
     from audistill.models.checkpoint import ModelLoadError
     from audistill.models.trainable import TrainableSetupError
     from audistill.train.checkpoint import CheckpointError
@@ -297,7 +298,7 @@ def distill(
         cfg = load_config(config, set_)
         out = run_distillation(cfg, resume=resume)
     except (ConfigError, DataError, CacheError, ModelLoadError, TrainableSetupError, CheckpointError,
-            NonFiniteLossError, ViewError, AudioGuardError) as exc:
+            NonFiniteLossError, ViewError, AudioGuardError, SignalError) as exc:
         fail(str(exc))
     console.print(f"trained student: {out / 'final'}", highlight=False)
 
