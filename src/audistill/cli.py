@@ -329,6 +329,32 @@ def cache(
     console.print(f"teacher cache: {folder}", highlight=False)
 
 
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for data, models, runs and the report.")] = Path(
+        "runs/demo"
+    ),
+    quick: Annotated[bool, typer.Option(help="Tiny settings: a smoke run of every stage (minutes).")] = False,
+    seeds: Annotated[int, typer.Option(min=1, help="Training seeds per row (mean and 95% CI).")] = 1,
+    extended: Annotated[bool, typer.Option(help="Add the rows beyond the paper.")] = False,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps per row (default: preset).")] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Evaluate only the first N items (debug).")] = None,
+) -> None:
+    """Reproduce the paper's ablation ladder end to end: synth, zoo, textualize, train, eval, report.
+
+    Example: audistill demo --seeds 3 --extended --out runs/demo
+    """
+    from audistill.demo.pipeline import DemoSettings, run_demo
+
+    preset = DemoSettings.quick if quick else DemoSettings.default
+    changes: dict[str, object] = {"seeds": seeds, "extended": extended}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    if eval_limit is not None:
+        changes["eval_limit"] = eval_limit
+    run_demo(preset(out, **changes), console)
+
+
 def main() -> None:
     app()
 

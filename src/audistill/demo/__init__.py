@@ -1,0 +1,1 @@
+"""`audistill demo`: synth -> zoo -> textualize -> the paper's ablation ladder -> eval -> report."""
