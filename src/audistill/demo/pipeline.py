@@ -110,7 +110,7 @@ def row_config(settings: DemoSettings, row: LadderRow, seed: int, student: Path,
         "textual_teacher.dtype=float32", f"data.train={train_file}", f"data.audio_root={audio_root}",
         f"train.output_dir={out_dir}", f"train.seed={seed}", f"train.batch_size={settings.batch_size}",
         "train.grad_accum=1", f"train.lr={settings.lr}", "train.warmup_ratio=0.05",
-        f"train.save_every={10**6}", "train.mixed_precision=no", "eval.decoding=greedy",
+        f"train.save_every={10**6}", "train.mixed_precision='no'", "eval.decoding=greedy",
         *row.overrides,
     ]
     if settings.max_steps is not None:
@@ -189,6 +189,9 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> dict[str
     """Run every stage (reusing finished ones) and write the report; returns the report's paths."""
     console = console or Console()
     started = time.time()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the demo draws its own progress; per-load bars only add noise
     settings.out.mkdir(parents=True, exist_ok=True)
     data, data_key = synth_stage(settings, console)
     student, teacher, zoo_key = zoo_stage(settings, data, data_key, console)
