@@ -329,6 +329,31 @@ def cache(
     console.print(f"teacher cache: {folder}", highlight=False)
 
 
+@app.command("textualize")
+def textualize(
+    data: Annotated[Path, typer.Argument(help="Data file (JSONL, MMAU JSON or CoTA).")],
+    out: Annotated[Path, typer.Option("--out", help="Output file (same format as the input).")],
+    mode: Annotated[str, typer.Option(help="student | oracle | dsp | student+dsp.")] = "student",
+    model: Annotated[Path | None, typer.Option(help="Audio model that describes (student modes).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Examples per batch.")] = 16,
+    format: Annotated[str, typer.Option(help="auto | jsonl | mmau | cota.")] = "auto",
+    audio_root: Annotated[Path | None, typer.Option(help="Folder relative audio paths start from.")] = None,
+) -> None:
+    """Write a text description of each clip into its `description` field (resumable).
+
+    Example: audistill textualize data/synth/train.json --model runs/demo/zoo/student --out train.desc.json
+    """
+    from audistill.data.rows import DataError
+    from audistill.textualize import TextualizeError, textualize_file
+
+    try:
+        path = textualize_file(data, out, mode=mode, model=model, batch_size=batch_size, format=format,
+                               audio_root=audio_root, console=err_console)
+    except (TextualizeError, DataError) as exc:
+        fail(str(exc))
+    console.print(f"wrote {path}", highlight=False)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for data, models, runs and the report.")] = Path(
