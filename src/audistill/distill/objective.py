@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audistill.config import ConfigError
 from audistill.distill.hidden import Lens, compare_layers, get_hidden_comparison
 from audistill.distill.layer_maps import layer_pairs_from_config
+from audistill.distill.output_losses import output_losses
 from audistill.distill.projections import LayerProjections
-from audistill.distill.token_losses import DivergenceSpec, dense_divergence, topk_divergence
+from audistill.distill.token_losses import DivergenceSpec
 from audistill.models.vocab import VocabError, shared_vocab
 
 if TYPE_CHECKING:
@@ -164,17 +164,8 @@ class JointObjective(nn.Module):
         """Each active term's sum over its positions for one micro-batch."""
         out = TermSums({}, tokens=int(student.target_ids.numel()),
                        audio_positions=int(sum(student.audio_tokens_per_example)))
-        if "sft" in self.active:
-            logits = self._logits(student)
-            out.terms["sft"] = F.cross_entropy(logits.float(), student.target_ids.to(logits.device),
-                                               reduction="sum")
-        if "text_top" in self.active:
-            if textual is None:
-                raise ValueError("text_top is on but no textual signal was given")
-            if student.tokens_per_example != textual.tokens_per_example:
-                raise ValueError(f"student target tokens per example {student.tokens_per_example} differ "
-                                 f"from the teacher's {textual.tokens_per_example}")
-            out.terms["text_top"] = self._top(self._logits(student), textual).sum()
+        if "sft" in self.active or "text_top" in self.active:
+            self._output_terms(student, textual, out.terms)
         if "text_layers" in self.active:
             assert textual is not None
             if student.response_hidden is None or textual.hidden is None:
@@ -204,13 +195,35 @@ class JointObjective(nn.Module):
             raise ValueError("the student record has no response logits (want_logits=False)")
         return student.response_logits
 
-    def _top(self, logits: Tensor, textual: TextualSignal) -> Tensor:
-        if textual.logits is not None:
-            return dense_divergence(logits, textual.logits.to(logits.device), self.spec)
-        if textual.topk_ids is None or textual.topk_logprobs is None:
-            raise ValueError("the textual signal has neither dense logits nor top-k log-probabilities")
-        return topk_divergence(logits, textual.topk_ids.to(logits.device),
-                               textual.topk_logprobs.to(logits.device), self.spec)
+    def _output_terms(self, student: ForwardRecord, textual: TextualSignal | None,
+                      terms: dict[str, Tensor]) -> None:
+        """sft and text_top from one pass over the student's logits (`output_losses`): one log-softmax
+        and one stored [T, V] gradient for both."""
+        logits = self._logits(student)
+        sft, top = "sft" in self.active, "text_top" in self.active
+        teacher: dict[str, Tensor] = {}
+        if top:
+            if textual is None:
+                raise ValueError("text_top is on but no textual signal was given")
+            if student.tokens_per_example != textual.tokens_per_example:
+                raise ValueError(f"student target tokens per example {student.tokens_per_example} differ "
+                                 f"from the teacher's {textual.tokens_per_example}")
+            if textual.logits is not None:
+                teacher["teacher_logits"] = textual.logits.to(logits.device)
+            elif textual.topk_ids is not None and textual.topk_logprobs is not None:
+                teacher["teacher_ids"] = textual.topk_ids.to(logits.device)
+                teacher["teacher_logprobs"] = textual.topk_logprobs.to(logits.device)
+            else:
+                raise ValueError("the textual signal has neither dense logits nor top-k log-probabilities")
+        # The loss weighs both sums by weight / (the window's target tokens): gradients in this ratio.
+        ce, div = output_losses(logits, student.target_ids.to(logits.device) if sft else None,
+                                spec=self.spec, weights=(self.weights["sft"] if sft else 1.0,
+                                                         self.weights["text_top"] if top else 1.0),
+                                **teacher)
+        if ce is not None:
+            terms["sft"] = ce.sum()
+        if div is not None:
+            terms["text_top"] = div.sum()
 
     def _reduce(self, per_pair: dict[tuple[int, int], Tensor], term: str, prefix: str,
                 layers: dict[str, Tensor], identity_short: bool) -> Tensor:
