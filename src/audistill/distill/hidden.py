@@ -28,13 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from audistill.distill.output_losses import output_losses
 from audistill.distill.projections import LayerProjections
-from audistill.distill.token_losses import (
-    DEFAULT_SPEC,
-    DivergenceSpec,
-    auto_chunk_size,
-    dense_divergence_rows,
-)
+from audistill.distill.token_losses import DEFAULT_SPEC, DivergenceSpec, auto_chunk_size
 
 if TYPE_CHECKING:
     from audistill.models.record import ForwardRecord
@@ -176,7 +172,11 @@ def logit_lens(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext
     def chunk_loss(student_chunk: Tensor, teacher_chunk: Tensor) -> Tensor:
         with torch.no_grad():
             teacher_logits = teacher_lens(teacher_chunk)
-        return dense_divergence_rows(student_lens(student_chunk), teacher_logits, spec)
+        # Closed-form gradient, computed with the value (`output_losses`): no autograd graph over the
+        # [chunk, V] softmax tensors, which the checkpoint would otherwise rebuild in backward as well.
+        _, div = output_losses(student_lens(student_chunk), teacher_logits=teacher_logits, spec=spec)
+        assert div is not None
+        return div
 
     teacher_hidden = teacher_hidden.detach()
     keep_graph = torch.is_grad_enabled()
