@@ -113,6 +113,18 @@ def run_distillation(cfg: RunConfig, resume: bool = False, *, show_progress: boo
 
 # ---- set-up -------------------------------------------------------------------------------------------
 
+def prepare_run(cfg: RunConfig, *, show_progress: bool = False) -> Run:
+    """A fresh run's live objects (models, views, data plan, optimizer) without training it: for callers
+    that drive `optimizer_step` themselves (`audistill bench`). Release it with `release_run`."""
+    return _prepare(cfg, _accelerator(cfg), False, show_progress)
+
+
+def release_run(run: Run) -> None:
+    """Free what Accelerate holds of a run made by `prepare_run` and reset its global state; the caller
+    drops its own reference to `run`."""
+    _release(run.accelerator)
+
+
 def _mixed_precision(cfg: RunConfig, cpu: bool) -> str:
     """train.mixed_precision; `auto` = what `accelerate launch` was told (its config file), else bf16 on a
     GPU that supports it, else none."""
@@ -267,15 +279,7 @@ def _train(run: Run, log: RunLog) -> None:
     for step in range(run.start_step, plan.total_steps):
         started = time.perf_counter()
         lr = run.scheduler.get_last_lr()[0]
-        sums = _accumulate(run, step, batches, names)
-        grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), cfg.train.max_grad_norm)
-        # fp16's loss scaler expects the odd overflow and skips that step itself.
-        scaled = run.accelerator.mixed_precision == "fp16"
-        if grad_norm is not None and not math.isfinite(float(grad_norm)) and not scaled:
-            _stop(run, step, "gradient norm", float(grad_norm), plan.step_examples(step))
-        run.optimizer.step()
-        run.scheduler.step()
-        run.optimizer.zero_grad(set_to_none=True)
+        sums, grad_norm = optimizer_step(run, step, batches, names)
         done = step + 1
         totals = _all_reduce(run, sums)
         tokens = run.views.target_tokens(plan.step_examples(step))
@@ -289,6 +293,22 @@ def _train(run: Run, log: RunLog) -> None:
         if done % cfg.train.save_every == 0:
             save_checkpoint(run.accelerator, run.model, run.parts.student, run.module.objective,
                             run.optimizer, run.scheduler, plan, run.out, done, cfg.train.keep_checkpoints)
+
+
+def optimizer_step(run: Run, step: int, batches: Any, names: list[str]) -> tuple[list[float], Any]:
+    """One optimizer step: the window's micro-batches (drawn from `batches`) forward and backward, gradient
+    clipping, the optimizer and scheduler steps. Returns the window's local metric sums (in `names` order)
+    and the gradient norm. `audistill bench` times exactly this."""
+    sums = _accumulate(run, step, batches, names)
+    grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), run.cfg.train.max_grad_norm)
+    # fp16's loss scaler expects the odd overflow and skips that step itself.
+    scaled = run.accelerator.mixed_precision == "fp16"
+    if grad_norm is not None and not math.isfinite(float(grad_norm)) and not scaled:
+        _stop(run, step, "gradient norm", float(grad_norm), run.plan.step_examples(step))
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return sums, grad_norm
 
 
 def _accumulate(run: Run, step: int, batches: Any, names: list[str]) -> list[float]:
