@@ -1,0 +1,116 @@
+"""The bench's results: the JSON record, the goals of issue 8 checked against it, and the printed tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STEP_LABELS: dict[str, str] = {
+    "sft": "SFT",
+    "full_online": "full, online, logit-lens layers",
+    "full_online_projected": "full, online, projected layers",
+    "full_cached": "full, text teacher cached",
+    "acoustic_truncated": "acoustic teacher fwd, cut",
+    "acoustic_full": "acoustic teacher fwd, whole",
+    "ours_text_jsd": "text JSD step, audistill",
+    "trl_gkd": "text JSD step, TRL GKD",
+}
+
+
+@dataclass(frozen=True)
+class Goal:
+    key: str
+    limit: float
+    label: str
+
+
+GOALS: tuple[Goal, ...] = (
+    Goal("ratio_full_online", 1.5, "full online / SFT time"),
+    Goal("ratio_full_cached", 1.15, "full cached / SFT time"),
+    Goal("peak_mem_ratio_acoustic_adapter", 1.05, "peak mem adapter / LoRA SFT"),
+    Goal("cache_bytes_per_token_k32", 200.0, "cache bytes/token, k=32"),
+    Goal("ratio_vs_trl_gkd", 0.8, "text JSD ours / TRL time"),
+)
+
+
+def goal_value(result: dict[str, Any], goal: Goal) -> float | None:
+    if goal.key == "cache_bytes_per_token_k32":
+        value = result.get("cache_bytes_per_token", {}).get("32")
+    else:
+        value = result.get(goal.key)
+    return None if value is None else float(value)
+
+
+def check_goals(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each goal: its value, its limit and whether it holds (None when the figure is missing)."""
+    checked = {}
+    for goal in GOALS:
+        value = goal_value(result, goal)
+        checked[goal.key] = {"value": value, "limit": goal.limit,
+                             "met": None if value is None else value <= goal.limit}
+    return checked
+
+
+def _si(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {prefix}{unit}"
+    return f"{value:.2f} {unit}".strip()
+
+
+def steps_table(result: dict[str, Any]) -> Table:
+    sft = result["sft_step_s"]
+    peak = result["machine"]["matmul_flop_per_s"]
+    table = Table(title="audistill bench: step times (median of interleaved rounds)", title_justify="left")
+    for column in ("step", "median s", "x SFT", "FLOP/step", "FLOP/s", "% peak"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for name, stats in result["steps"].items():
+        flops, rate = stats.get("flops"), stats.get("flop_per_s")
+        ratio = f"{stats['median_s'] / sft:.2f}" if name in STEP_LABELS and not name.startswith(
+            ("acoustic_", "ours_", "trl_")) else "-"
+        table.add_row(STEP_LABELS.get(name, name), f"{stats['median_s']:.3f}", ratio, _si(flops),
+                      _si(rate), "-" if rate is None else f"{100 * rate / peak:.0f}")
+    return table
+
+
+def goals_table(result: dict[str, Any]) -> Table:
+    table = Table(title="audistill bench: figures and goals", title_justify="left")
+    for column in ("figure", "value", "goal", "holds"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for goal in GOALS:
+        check = result["goals"][goal.key]
+        value = check["value"]
+        shown = "-" if value is None else f"{value:.3f}"
+        holds = "missing" if check["met"] is None else ("yes" if check["met"] else "NO")
+        table.add_row(goal.label, shown, f"<= {goal.limit:g}", holds)
+    extra = [
+        ("full online projected / SFT time", result.get("ratio_full_online_projected")),
+        ("peak mem frozen copy / LoRA SFT", result.get("peak_mem_ratio_acoustic_copy")),
+        ("acoustic fwd time saved by cut", result.get("acoustic_truncation_saving")),
+    ]
+    for key, size in sorted(result.get("cache_bytes_per_token", {}).items(), key=lambda kv: int(kv[0])):
+        if key != "32":
+            extra.append((f"cache bytes/token, k={key}", size))
+    for label, value in extra:
+        table.add_row(label, "-" if value is None else f"{value:.3f}", "", "")
+    return table
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    m, tokens = result["machine"], result["tokens"]
+    load = ", ".join(f"{x:.2f}" for x in m["load_average_start"])
+    return (f"{m['device']}, {m['threads']} torch thread(s), load average at start {load}; matmul peak "
+            f"{_si(m['matmul_flop_per_s'], 'FLOP/s')}. Batch {tokens['batch']}: student "
+            f"{tokens['student']} tokens ({tokens['audio']} audio, {tokens['target']} target), teacher "
+            f"{tokens['teacher']} tokens; memory: {result['memory_method']}")
+
+
+def print_report(result: dict[str, Any], console: Console) -> None:
+    console.print(steps_table(result))
+    console.print(goals_table(result))
+    console.print(machine_line(result), highlight=False, soft_wrap=False)

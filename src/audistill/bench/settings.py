@@ -1,0 +1,46 @@
+"""What one bench run does: the models' and examples' sizes, how often each step is timed, where it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from audistill.bench.world import FULL_SHAPE, QUICK_SHAPE, BenchShape
+
+# Sizes of the test preset: seconds, not minutes, and still every code path.
+TINY_SHAPE = BenchShape(student_hidden=32, student_layers=2, teacher_hidden=32, teacher_layers=3, heads=4,
+                        vocab=1024, encoder_dim=32, encoder_layers=1, audio_window_s=2, audio_seconds=1.0,
+                        target_words=8, description_words=6, batch_size=2, examples=4)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """One bench run. `rounds`: timed round-robin passes over the variants (after `warmup` untimed ones);
+    every figure is a median over them. `threads`: torch CPU threads (1 gives stable figures on a shared
+    machine). `cache_ks`: the top-k values whose cache sizes are measured."""
+
+    shape: BenchShape
+    rounds: int
+    warmup: int = 1
+    memory_steps: int = 2
+    threads: int = 1
+    device: str = "auto"
+    cache_ks: tuple[int, ...] = (32, 64, 128)
+    student: str | None = None
+    teacher: str | None = None
+    workdir: Path | None = None  # None: a temporary folder, removed at the end
+    preset: str = "default"
+
+    @classmethod
+    def quick(cls, **changes: Any) -> BenchSettings:
+        return replace(cls(shape=QUICK_SHAPE, rounds=4, preset="quick"), **changes)
+
+    @classmethod
+    def default(cls, **changes: Any) -> BenchSettings:
+        return replace(cls(shape=FULL_SHAPE, rounds=9, preset="default"), **changes)
+
+    @classmethod
+    def tiny(cls, **changes: Any) -> BenchSettings:
+        """The tests' preset: tiny models, two rounds (figures mean little; every path runs)."""
+        return replace(cls(shape=TINY_SHAPE, rounds=2, warmup=0, memory_steps=1, preset="tiny"), **changes)

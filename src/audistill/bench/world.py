@@ -1,0 +1,126 @@
+"""The bench's models and data: tiny models of the real classes (or the user's), and rows that fill them.
+
+Default models keep the paper's proportions where a 2-core CPU allows it: the textual teacher's decoder is
+about the student's size and a little deeper (Qwen3-8B, 36 layers, over Qwen2.5-Omni-7B, 28 layers), both
+share one output vocabulary of 32768 rows (Qwen pads to 152k) so that the vocabulary-bound losses weigh as
+they do in practice, and each example has an audio clip, a prompt and a reasoning target in roughly the
+token shares of audio-reasoning data (CoTA: a clip of several seconds, a trace of a few hundred tokens).
+The data rows are written as our JSONL with real wav files and read back through `data.train`, so the
+variants go through exactly the loading, view and collation code a user's run does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from audistill.models.tiny import build_tiny_student, build_tiny_text_lm, build_tiny_tokenizer
+
+SAMPLE_RATE = 16000
+
+# Words of the tiny tokenizer's corpus (about three tokens each), so token counts are easy to steer.
+_TRACE_TEXT = ("the pitch rises so the speaker sounds happy not sad or angry . the clip has speech and noise "
+               ". a piano plays a rising melody in major . a dog barks twice . rain falls .")
+_TRACE_WORDS = tuple(_TRACE_TEXT.split())
+
+
+@dataclass(frozen=True)
+class BenchShape:
+    """Sizes of the default models and of each example (tokens are per example)."""
+
+    student_hidden: int
+    student_layers: int
+    teacher_hidden: int
+    teacher_layers: int
+    heads: int
+    vocab: int  # output rows of both models
+    encoder_dim: int
+    encoder_layers: int
+    audio_window_s: int  # the encoder's window (the real ones read 30 s)
+    audio_seconds: float  # each clip (4 mel frames per audio token: 25 audio tokens per second)
+    target_words: int  # words of the reasoning trace
+    description_words: int  # words of the description the textual teacher reads
+    batch_size: int
+    examples: int  # rows written (the cache size figures use all of them)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+QUICK_SHAPE = BenchShape(student_hidden=256, student_layers=6, teacher_hidden=256, teacher_layers=8,
+                         heads=4, vocab=32768, encoder_dim=64, encoder_layers=2, audio_window_s=4,
+                         audio_seconds=3.0, target_words=90, description_words=20, batch_size=2, examples=8)
+FULL_SHAPE = BenchShape(student_hidden=384, student_layers=8, teacher_hidden=384, teacher_layers=10,
+                        heads=6, vocab=32768, encoder_dim=96, encoder_layers=2, audio_window_s=8,
+                        audio_seconds=6.0, target_words=180, description_words=40, batch_size=2, examples=16)
+
+
+@dataclass(frozen=True)
+class BenchWorld:
+    """Where the bench's models and data live."""
+
+    student: Path
+    teacher: Path
+    data: Path  # JSONL, audio paths relative to its folder
+    built: bool  # True when the models are the bench's own tiny ones
+
+
+def build_models(root: Path, shape: BenchShape) -> tuple[Path, Path]:
+    """Write the default student (Qwen2-Audio) and textual teacher (Qwen3) under `root`."""
+    tokenizer = build_tiny_tokenizer()
+    student = build_tiny_student(
+        "qwen2_audio", root / "student", tokenizer=tokenizer, vocab_size=shape.vocab,
+        hidden_size=shape.student_hidden, num_layers=shape.student_layers, num_heads=shape.heads,
+        encoder_dim=shape.encoder_dim, encoder_layers=shape.encoder_layers,
+        audio_window_s=shape.audio_window_s)
+    teacher = build_tiny_text_lm(
+        "qwen3", root / "teacher", tokenizer=tokenizer, vocab_size=shape.vocab,
+        hidden_size=shape.teacher_hidden, num_layers=shape.teacher_layers, num_heads=shape.heads)
+    return student, teacher
+
+
+def _words(count: int, offset: int) -> str:
+    return " ".join(_TRACE_WORDS[(offset + i) % len(_TRACE_WORDS)] for i in range(count))
+
+
+def write_rows(folder: Path, shape: BenchShape, seed: int = 0) -> Path:
+    """`shape.examples` JSONL rows with wav clips, reasoning traces and descriptions of the shape's sizes.
+
+    Every example has the same clip length and trace length, so a batch has no padding and every variant
+    sees the same token counts.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    samples = int(SAMPLE_RATE * shape.audio_seconds)
+    t = np.arange(samples) / SAMPLE_RATE
+    rows = []
+    for i in range(shape.examples):
+        wave = 0.3 * np.sin(2 * np.pi * (220 + 55 * i) * t) + 0.02 * rng.standard_normal(samples)
+        sf.write(folder / f"clip{i}.wav", wave.astype(np.float32), SAMPLE_RATE)
+        trace = (f"<THINK><PLANNING>I will listen.</PLANNING><CAPTION>{_words(shape.target_words // 3, i)}"
+                 f"</CAPTION><REASONING>{_words(shape.target_words - shape.target_words // 3, i + 7)}"
+                 "</REASONING><SUMMARY>Happy.</SUMMARY></THINK><RESPONSE>happy</RESPONSE>")
+        rows.append({"id": f"bench{i}", "audio": f"clip{i}.wav",
+                     "question": "What is the emotion of the speaker?", "choices": ["happy", "sad"],
+                     "answer": "happy", "task": "speech", "reasoning": trace,
+                     "description": _words(shape.description_words, i + 3)})
+    path = folder / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def build_world(root: Path, shape: BenchShape, student: str | None = None,
+                teacher: str | None = None) -> BenchWorld:
+    """The bench's models (the user's when both paths are given, else tiny ones) and its data rows."""
+    if (student is None) != (teacher is None):
+        raise ValueError("--student and --teacher go together (a real student needs a real teacher that "
+                         "shares its tokenizer)")
+    data = write_rows(root / "data", shape)
+    if student is not None and teacher is not None:
+        return BenchWorld(Path(student), Path(teacher), data, built=False)
+    student_path, teacher_path = build_models(root / "models", shape)
+    return BenchWorld(student_path, teacher_path, data, built=True)
