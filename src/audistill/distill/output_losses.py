@@ -110,55 +110,59 @@ class _Teacher:
 
 
 def _chunk_terms(z: Tensor, targets: Tensor | None, teacher: _Teacher, sl: slice, spec: DivergenceSpec,
-                 vocab: int, mask: Tensor | None, weights: tuple[float, float], want_grad: bool
-                 ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-    """(cross-entropy [c], divergence [c], w_ce * dCE/dz + w_div * dD/dz [c, W] fp32) of one chunk."""
+                 vocab: int, mask: Tensor | None, weights: tuple[float, float], out: Tensor | None
+                 ) -> tuple[Tensor | None, Tensor | None]:
+    """(cross-entropy [c], divergence [c]) of one chunk; w_ce * dCE/dz + w_div * dD/dz is written into
+    `out` ([c, W] fp32) when given. Gradients accumulate in `out` in place: besides it, only the
+    log-probabilities and probabilities are [c, V] (the dense teacher adds its own)."""
     zf = z.float()
     temperature = spec.temperature
     zd = _tempered(zf, temperature, vocab, mask)  # a view of zf when T = 1, no mask, full width
     logp = F.log_softmax(zd, dim=-1)
     probs = logp.exp()
     same = zd.data_ptr() == zf.data_ptr() and zd.shape == zf.shape
-    grad: Tensor | None = None
+    if out is not None and (targets is None or not same):
+        out.zero_()
     ce = div = None
     if targets is not None:
         t = targets[sl].to(zf.device).long().unsqueeze(1)
-        if same:
-            ce_logp, ce_probs = logp, probs
-        else:
-            ce_logp = F.log_softmax(zf, dim=-1)
-            ce_probs = ce_logp.exp()
+        ce_logp, ce_probs = (logp, probs) if same else (F.log_softmax(zf, dim=-1), None)
         ce = -ce_logp.gather(1, t).squeeze(1)
-        if want_grad:  # softmax - one-hot
-            grad = ce_probs.mul(weights[0])
-            grad.scatter_add_(1, t, torch.full_like(t, -weights[0], dtype=grad.dtype))
+        if out is not None:  # softmax - one-hot
+            if ce_probs is not None:
+                torch.mul(ce_probs, weights[0], out=out)
+            else:
+                out.add_(ce_logp.exp_(), alpha=weights[0])
+            out.scatter_add_(1, t, torch.full_like(t, -weights[0], dtype=out.dtype))
+        del ce_logp
     if teacher.present:
+        # z_div = z / T and the loss carries T^2: d/dz = T * d/dz_div
+        alpha = weights[1] * temperature
+        target = out[:, :vocab] if out is not None else None
         if teacher.logits is not None:
-            div, dz = _dense(logp, probs, teacher.logits[sl], spec, vocab, mask, want_grad)
+            div = _dense(logp, probs, teacher.logits[sl], spec, vocab, mask, target, alpha)
         else:
             assert teacher.ids is not None and teacher.logprobs is not None
-            div, dz = _topk(zd, logp, probs, teacher.ids[sl], teacher.logprobs[sl], spec, mask, want_grad)
+            div = _topk(zd, logp, probs, teacher.ids[sl], teacher.logprobs[sl], spec, mask, target, alpha)
         div = div * temperature**2
-        if want_grad and dz is not None:
-            if mask is not None:
-                dz = dz.index_fill(1, mask, 0.0)
-            if grad is None:
-                grad = torch.zeros_like(zf)
-            # z_div = z / T and the loss carries T^2: d/dz = T * d/dz_div
-            grad[:, :vocab].add_(dz, alpha=weights[1] * temperature)
-    return ce, div, grad
+    return ce, div
 
 
 def _dense(logp: Tensor, probs: Tensor, teacher_logits: Tensor, spec: DivergenceSpec, vocab: int,
-           mask: Tensor | None, want_grad: bool) -> tuple[Tensor, Tensor | None]:
+           mask: Tensor | None, out: Tensor | None, alpha: float) -> Tensor:
     teacher = teacher_logits.to(logp.device, non_blocking=True)
     t_logp = F.log_softmax(_tempered(teacher, spec.temperature, vocab, mask), dim=-1)
     value, grad_logp = divergence_value_and_grad(spec.name, logp, t_logp, spec.params)
-    return value, _through_log_softmax(grad_logp, probs) if want_grad else None
+    if out is not None:  # d/dz = g - p * sum(g)
+        if mask is not None:
+            grad_logp.index_fill_(1, mask, 0.0)
+        total = grad_logp.sum(-1, keepdim=True)
+        out.add_(grad_logp, alpha=alpha).addcmul_(probs, total, value=-alpha)
+    return value
 
 
 def _topk(zd: Tensor, logp: Tensor, probs: Tensor, ids: Tensor, logprobs: Tensor, spec: DivergenceSpec,
-          mask: Tensor | None, want_grad: bool) -> tuple[Tensor, Tensor | None]:
+          mask: Tensor | None, out: Tensor | None, alpha: float) -> Tensor:
     ids = ids.to(logp.device, non_blocking=True)
     teacher_top = logprobs.to(logp.device, non_blocking=True).float().clamp_min(LOG_ZERO)
     dropped = torch.isin(ids, mask) if mask is not None else None
@@ -171,12 +175,12 @@ def _topk(zd: Tensor, logp: Tensor, probs: Tensor, ids: Tensor, logprobs: Tensor
         s_logp = F.log_softmax(top, dim=-1)
         value, grad_logp = divergence_value_and_grad(spec.name, s_logp, F.log_softmax(teacher_top, dim=-1),
                                                      spec.params)
-        if not want_grad:
-            return value, None
-        d_top = _through_log_softmax(grad_logp, s_logp.exp())
-        if dropped is not None:
-            d_top = d_top.masked_fill(dropped, 0.0)
-        return value, torch.zeros_like(logp).scatter_(1, ids, d_top)
+        if out is not None:
+            d_top = _through_log_softmax(grad_logp, s_logp.exp())
+            if dropped is not None:
+                d_top = d_top.masked_fill(dropped, 0.0)
+            out.scatter_add_(1, ids, d_top.mul_(alpha))
+        return value
     s_top = logp.gather(1, ids)
     s_tail = _student_tail(logp, s_top, ids)
     mass = 1.0 - logprobs.to(logp.device).float().exp().sum(-1, keepdim=True)
@@ -185,16 +189,22 @@ def _topk(zd: Tensor, logp: Tensor, probs: Tensor, ids: Tensor, logprobs: Tensor
     t_logp = F.log_softmax(torch.cat([teacher_top, t_tail], dim=-1), dim=-1)
     value, grad_logp = divergence_value_and_grad(spec.name, torch.cat([s_top, s_tail], dim=-1), t_logp,
                                                  spec.params)
-    if not want_grad:
-        return value, None
+    if out is None:
+        return value
     # lp_c = log p(id_c): d/dz_u = [u = id_c] - p_u; log tail = log sum_{u not in top} p_u:
-    # d/dz_u = [u not in top] p_u / tail - p_u.
+    # d/dz_u = [u not in top] p_u / tail - p_u. So d/dz = p * (g_tail / tail - G) off the top-k and
+    # g_c - p * G on it, with G the sum of all category gradients.
     g_top, g_tail = grad_logp[:, :-1], grad_logp[:, -1:]
     total = grad_logp.sum(-1, keepdim=True)
     tail_mass = s_tail.exp()
-    per_tail = torch.where(no_tail | (tail_mass <= 0), 0.0, g_tail / tail_mass.clamp_min(1e-38))
-    dz = probs * (per_tail - total)
-    return value, dz.scatter_(1, ids, g_top - probs.gather(1, ids) * total)
+    off_top = torch.where(no_tail | (tail_mass <= 0), 0.0, g_tail / tail_mass.clamp_min(1e-38)) - total
+    out.addcmul_(probs, off_top, value=alpha)
+    p_top = probs.gather(1, ids)
+    on_top = g_top - p_top * total - p_top * off_top  # replaces what the line above put there
+    if dropped is not None:
+        on_top = on_top.masked_fill(dropped, 0.0)
+    out.scatter_add_(1, ids, on_top.mul_(alpha))
+    return value
 
 
 def _student_tail(logp: Tensor, s_top: Tensor, ids: Tensor) -> Tensor:
@@ -217,20 +227,24 @@ class _FusedWithGrad(torch.autograd.Function):
     """Per-token CE and divergence whose one weighted student gradient is computed in the forward pass."""
 
     @staticmethod
-    def forward(ctx: Any, student_logits: Tensor, rows: Callable[[Tensor, slice, bool], Any],
+    def forward(ctx: Any, student_logits: Tensor, rows: Callable[[Tensor, slice, Tensor | None], Any],
                 chunk_size: int, weights: tuple[float, float]) -> tuple[Tensor, Tensor]:
         n = student_logits.shape[0]
         ce = torch.zeros(n, dtype=torch.float32, device=student_logits.device)
         div = torch.zeros(n, dtype=torch.float32, device=student_logits.device)
         grad = torch.empty_like(student_logits)
+        direct = grad.dtype == torch.float32  # else accumulate in fp32 and round once per chunk
         for start in range(0, n, chunk_size):
             sl = slice(start, start + chunk_size)
-            c, d, g = rows(student_logits[sl].detach(), sl, True)
+            chunk = student_logits[sl].detach()
+            out = grad[sl] if direct else torch.empty(chunk.shape, dtype=torch.float32, device=chunk.device)
+            c, d = rows(chunk, sl, out)
+            if not direct:
+                grad[sl] = out
             if c is not None:
                 ce[sl] = c
             if d is not None:
                 div[sl] = d
-            grad[sl] = g
         ctx.save_for_backward(grad)
         ctx.weights = weights
         ctx.used = False
@@ -302,9 +316,9 @@ def output_losses(
         raise ValueError(f"output_losses: a computed term needs a positive weight, got {weights} (leave a "
                          "term out instead of weighting it 0)")
 
-    def rows(z: Tensor, sl: slice, want_grad: bool) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    def rows(z: Tensor, sl: slice, out: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
         with _no_autocast(z), torch.no_grad():
-            return _chunk_terms(z, target_ids, teacher, sl, spec, vocab, mask, used, want_grad)
+            return _chunk_terms(z, target_ids, teacher, sl, spec, vocab, mask, used, out)
 
     chunk = auto_chunk_size(spec.chunk_size, student_logits.shape[1], student_logits.device)
     if torch.is_grad_enabled() and student_logits.requires_grad:
@@ -312,7 +326,7 @@ def output_losses(
     else:
         ce_parts, div_parts = [], []
         for start in range(0, student_logits.shape[0], chunk):
-            c, d, _ = rows(student_logits[start:start + chunk], slice(start, start + chunk), False)
+            c, d = rows(student_logits[start:start + chunk], slice(start, start + chunk), None)
             ce_parts.append(c)
             div_parts.append(d)
         empty = student_logits.new_zeros(0, dtype=torch.float32)
