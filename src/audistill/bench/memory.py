@@ -8,7 +8,8 @@ set: the kernel's peak (VmHWM in /proc/self/status) over the measured steps, res
 through /proc/self/clear_refs, minus the resident size before any model was loaded (interpreter,
 libraries and the model code that loading imports). glibc is told to map every block above 64 KiB
 on its own (MALLOC_MMAP_THRESHOLD_), so freed buffers go back to the kernel at once and the resident
-set follows live allocations. One untimed step runs first, so the optimizer state exists, as it does
+set follows live allocations. Weights are copied out of the memory-mapped checkpoint first (see
+`_materialise`). One untimed step runs first, so the optimizer state exists, as it does
 in every later step.
 
 Child protocol: `python -m audistill.bench.memory SPEC.json RESULT.json`, SPEC holding the variant
@@ -21,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +56,36 @@ def reset_peak_resident() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def measure(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Run one variant's memory measurement in a fresh process; returns its result record."""
-    name = spec["name"]
-    spec_path, result_path = workdir / f"memory-{name}.json", workdir / f"memory-{name}.result.json"
-    spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, **MALLOC_ENV, "OMP_NUM_THREADS": str(spec["threads"]),
-           "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run([sys.executable, "-m", "audistill.bench.memory", str(spec_path), str(result_path)],
-                          env=env, capture_output=True, text=True)
-    if done.returncode != 0 or not result_path.is_file():
-        raise MemoryMeasureError(f"memory measurement of {name} failed (exit {done.returncode}):\n"
-                                 f"{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(result_path.read_text())
-    return result
+def measure_all(specs: list[dict[str, Any]], workdir: Path, tick: Callable[[], None] | None = None
+                ) -> dict[str, dict[str, Any]]:
+    """Measure each variant in its own fresh process. The processes run side by side (a figure is one
+    process's own memory, not a time), at most `os.cpu_count()` at once."""
+    env = {**os.environ, **MALLOC_ENV, "TOKENIZERS_PARALLELISM": "false"}
+    pending = list(specs)
+    running: list[tuple[dict[str, Any], subprocess.Popen[str], Path]] = []
+    results: dict[str, dict[str, Any]] = {}
+    while pending or running:
+        while pending and len(running) < max(1, os.cpu_count() or 1):
+            spec = pending.pop(0)
+            spec_path = workdir / f"memory-{spec['name']}.json"
+            result_path = workdir / f"memory-{spec['name']}.result.json"
+            spec_path.write_text(json.dumps(spec))
+            child = subprocess.Popen(
+                [sys.executable, "-m", "audistill.bench.memory", str(spec_path), str(result_path)],
+                env={**env, "OMP_NUM_THREADS": str(spec["threads"])}, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True)
+            running.append((spec, child, result_path))
+        spec, child, result_path = running.pop(0)
+        _, stderr = child.communicate()
+        if child.returncode != 0 or not result_path.is_file():
+            for _, other, _ in running:
+                other.kill()
+            raise MemoryMeasureError(f"memory measurement of {spec['name']} failed (exit {child.returncode}):"
+                                     f"\n{stderr[-4000:]}")
+        results[spec["name"]] = json.loads(result_path.read_text())
+        if tick is not None:
+            tick()
+    return {spec["name"]: results[spec["name"]] for spec in specs}
 
 
 def _import_model_code() -> None:
@@ -80,6 +98,14 @@ def _import_model_code() -> None:
     import transformers.models.qwen2_audio.modeling_qwen2_audio
     import transformers.models.qwen3.modeling_qwen3  # noqa: F401
     from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperFeatureExtractor  # noqa: F401
+
+
+def _materialise(module: Any) -> None:
+    """Copy every weight into process memory. Safetensors checkpoints load as views of the mapped file,
+    whose pages count as resident only once read: an acoustic copy's LM head, never read, would cost
+    nothing. On a GPU every weight is resident; so it is here after this."""
+    for tensor in [*module.parameters(), *module.buffers()]:
+        tensor.data = tensor.data.clone()
 
 
 def _child(spec_path: Path, result_path: Path) -> None:
@@ -99,6 +125,11 @@ def _child(spec_path: Path, result_path: Path) -> None:
         if spec.get("frozen_copy"):
             use_frozen_copy(step, cfg)
     cuda = step.run.accelerator.device.type == "cuda"
+    if not cuda:
+        _materialise(step.run.parts.student.model)
+        acoustic = step.run.parts.acoustic
+        if acoustic is not None and acoustic.teacher is not None:
+            _materialise(acoustic.teacher.model)
     step.step()  # optimizer state allocated
     if cuda:
         torch.cuda.synchronize()

@@ -21,7 +21,7 @@ import torch
 from rich.console import Console
 
 from audistill.bench.cache_size import build_caches
-from audistill.bench.memory import measure
+from audistill.bench.memory import measure_all
 from audistill.bench.report import check_goals, print_report
 from audistill.bench.settings import BenchSettings
 from audistill.bench.timing import Step, count_flops, matmul_rate, round_robin
@@ -148,14 +148,14 @@ def _measure(settings: BenchSettings, workdir: Path, phases: _Phases) -> dict[st
     timed, steps, device, geometry = _prepare(world, settings, workdir)
     phases.tick()
     try:
-        phases.phase("timing (round-robin)")
-        rate = matmul_rate(device, geometry["dtype"])
-        timings = round_robin(steps, settings.rounds, settings.warmup, device, phases.tick)
-        phases.phase("counting FLOPs")
+        phases.phase("counting FLOPs (and warming up)")
         flops = {}
         for s in steps:
             flops[s.name] = count_flops(s)
             phases.tick()
+        phases.phase("timing (round-robin)")
+        rate = matmul_rate(device, geometry["dtype"])
+        timings = round_robin(steps, settings.rounds, settings.warmup, device, phases.tick)
         tokens = _tokens(timed)
     finally:
         runs = [t.run for t in timed.values()]
@@ -164,13 +164,10 @@ def _measure(settings: BenchSettings, workdir: Path, phases: _Phases) -> dict[st
         release_run(runs[0])  # Accelerate's state is one per process: reset once
         del timed, steps, runs
     phases.phase("peak memory (one process per variant)")
-    memory = {}
-    for name in MEMORY:
-        spec = {"name": name, "overrides": variant_overrides(name, world, settings, workdir),
-                "threads": settings.threads, "steps": settings.memory_steps,
-                "frozen_copy": name == "acoustic_copy"}
-        memory[name] = measure(spec, workdir)
-        phases.tick()
+    specs = [{"name": name, "overrides": variant_overrides(name, world, settings, workdir),
+              "threads": settings.threads, "steps": settings.memory_steps,
+              "frozen_copy": name == "acoustic_copy"} for name in MEMORY]
+    memory = measure_all(specs, workdir, phases.tick)
     return _record(settings, world, timings, flops, memory, sizes, tokens, rate, device, geometry)
 
 

@@ -16,13 +16,17 @@ TINY_SHAPE = BenchShape(student_hidden=32, student_layers=2, teacher_hidden=32, 
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """One bench run. `rounds`: timed round-robin passes over the variants (after `warmup` untimed ones);
-    every figure is a median over them. `threads`: torch CPU threads (1 gives stable figures on a shared
-    machine). `cache_ks`: the top-k values whose cache sizes are measured."""
+    """One bench run.
+
+    `rounds`: timed round-robin passes over the variants, after the FLOP-counting pass (which warms every
+    variant up) and `warmup` more untimed passes; every figure is a median over the rounds. `threads`:
+    torch CPU threads (1 gives stable figures on a shared machine). `cache_ks`: the top-k values whose
+    cache sizes are measured.
+    """
 
     shape: BenchShape
     rounds: int
-    warmup: int = 1
+    warmup: int = 0
     memory_steps: int = 2
     threads: int = 1
     device: str = "auto"
@@ -43,4 +47,4 @@ class BenchSettings:
     @classmethod
     def tiny(cls, **changes: Any) -> BenchSettings:
         """The tests' preset: tiny models, two rounds (figures mean little; every path runs)."""
-        return replace(cls(shape=TINY_SHAPE, rounds=2, warmup=0, memory_steps=1, preset="tiny"), **changes)
+        return replace(cls(shape=TINY_SHAPE, rounds=2, memory_steps=1, preset="tiny"), **changes)
