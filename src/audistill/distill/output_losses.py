@@ -24,7 +24,6 @@ the log-probabilities only, which still saves the second softmax.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -46,44 +45,65 @@ from audistill.distill.token_losses import (
     auto_chunk_size,
 )
 
-# (student_logp, teacher_logp, params) -> (per-row value [N], d value / d student_logp [N, K])
-ValueAndGrad = Callable[[Tensor, Tensor, DivergenceParams], tuple[Tensor, Tensor]]
+# (student_logp, teacher_logp, params, student probabilities or None) -> (per-row value [N],
+# d value / d student_logp [N, K])
+ValueAndGrad = Callable[[Tensor, Tensor, DivergenceParams, Tensor | None], tuple[Tensor, Tensor]]
+
+# Smallest normal fp32: probabilities below it are treated as 0 (their terms vanish either way).
+_TINY = float(torch.finfo(torch.float32).tiny)
 
 
-def _forward_kl(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams) -> tuple[Tensor, Tensor]:
+def _rowdot(a: Tensor, b: Tensor) -> Tensor:
+    """sum(a * b, -1) without a [N, K] temporary."""
+    return torch.einsum("nk,nk->n", a, b)
+
+
+def _forward_kl(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
+                s_probs: Tensor | None = None) -> tuple[Tensor, Tensor]:
     t = t_logp.exp()
-    return (t * (t_logp - s_logp)).sum(-1), -t
+    return _rowdot(t, torch.sub(t_logp, s_logp)), t.neg_()
 
 
-def _reverse_kl(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams) -> tuple[Tensor, Tensor]:
-    s = s_logp.exp()
-    log_ratio = s_logp - t_logp
-    return (s * log_ratio).sum(-1), s * (log_ratio + 1.0)
+def _reverse_kl(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
+                s_probs: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    s = s_probs if s_probs is not None else s_logp.exp()
+    grad = torch.sub(s_logp, t_logp).mul_(s)
+    value = grad.sum(-1)
+    return value, grad.add_(s)
 
 
-def _jsd(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams) -> tuple[Tensor, Tensor]:
+def _jsd(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
+         s_probs: Tensor | None = None) -> tuple[Tensor, Tensor]:
     # d JSD_beta / d p_S(v) = (1 - beta) * log(p_S(v) / m(v)); times p_S(v) for the log-probability.
     beta = params.beta
     if beta == 0.0:
-        return _forward_kl(s_logp, t_logp, params)
+        return _forward_kl(s_logp, t_logp, params, s_probs)
     if beta == 1.0:
-        return _reverse_kl(s_logp, t_logp, params)
-    log_m = torch.logaddexp(t_logp + math.log(beta), s_logp + math.log1p(-beta))
-    s, t = s_logp.exp(), t_logp.exp()
-    s_term = s * (s_logp - log_m)
-    value = beta * (t * (t_logp - log_m)).sum(-1) + (1.0 - beta) * s_term.sum(-1)
-    return value, (1.0 - beta) * s_term
+        return _reverse_kl(s_logp, t_logp, params, s_probs)
+    s = s_probs if s_probs is not None else s_logp.exp()
+    t = t_logp.exp()
+    # The mixture in probability space (one log instead of logaddexp's exp and log1p per entry).
+    log_m = t.mul(beta).add_(s, alpha=1.0 - beta).clamp_min_(_TINY).log_()
+    # Differences before sums: near agreement the divergence is a small difference of large sums.
+    ratio = torch.sub(t_logp, log_m)
+    teacher_part = _rowdot(t, ratio)
+    grad = torch.sub(s_logp, log_m, out=ratio).mul_(s)  # p_S * (log p_S - log m)
+    value = beta * teacher_part + (1.0 - beta) * grad.sum(-1)
+    return value, grad.mul_(1.0 - beta)
 
 
 _ANALYTIC: dict[str, ValueAndGrad] = {"forward_kl": _forward_kl, "reverse_kl": _reverse_kl, "jsd": _jsd}
 
 
-def divergence_value_and_grad(name: str, s_logp: Tensor, t_logp: Tensor,
-                              params: DivergenceParams) -> tuple[Tensor, Tensor]:
-    """Per-row divergence [N] and its gradient with respect to the student log-probabilities [N, K]."""
+def divergence_value_and_grad(name: str, s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
+                              s_probs: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Per-row divergence [N] and its gradient with respect to the student log-probabilities [N, K].
+
+    `s_probs`: exp(s_logp) when the caller has it already.
+    """
     analytic = _ANALYTIC.get(name)
     if analytic is not None:
-        return analytic(s_logp, t_logp, params)
+        return analytic(s_logp, t_logp, params, s_probs)
     leaf = s_logp.detach().requires_grad_(True)
     with torch.enable_grad():
         value = get_divergence(name)(leaf, t_logp, params)
@@ -152,7 +172,7 @@ def _dense(logp: Tensor, probs: Tensor, teacher_logits: Tensor, spec: Divergence
            mask: Tensor | None, out: Tensor | None, alpha: float) -> Tensor:
     teacher = teacher_logits.to(logp.device, non_blocking=True)
     t_logp = F.log_softmax(_tempered(teacher, spec.temperature, vocab, mask), dim=-1)
-    value, grad_logp = divergence_value_and_grad(spec.name, logp, t_logp, spec.params)
+    value, grad_logp = divergence_value_and_grad(spec.name, logp, t_logp, spec.params, probs)
     if out is not None:  # d/dz = g - p * sum(g)
         if mask is not None:
             grad_logp.index_fill_(1, mask, 0.0)
