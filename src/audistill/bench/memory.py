@@ -18,6 +18,7 @@ name, its config overrides, the thread count and the number of measured steps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -88,16 +89,22 @@ def measure_all(specs: list[dict[str, Any]], workdir: Path, tick: Callable[[], N
     return {spec["name"]: results[spec["name"]] for spec in specs}
 
 
-def _import_model_code() -> None:
-    """Import what loading a model imports lazily (model classes, peft, tokenizers: about 150 MB of
-    code and tables), so that the baseline holds it and the figure holds only the run's own data."""
+def _import_model_code(paths: list[str]) -> None:
+    """Import what loading these checkpoints imports lazily (their model classes, peft, tokenizers: about
+    150 MB of code and tables), so that the baseline holds it and the figure only the run's own data."""
+    import importlib
+
     import accelerate  # noqa: F401
     import peft  # noqa: F401
-    import transformers.models.qwen2.modeling_qwen2
-    import transformers.models.qwen2_5_omni.modeling_qwen2_5_omni
-    import transformers.models.qwen2_audio.modeling_qwen2_audio
-    import transformers.models.qwen3.modeling_qwen3  # noqa: F401
     from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperFeatureExtractor  # noqa: F401
+
+    from audistill.models.checkpoint import read_model_type, resolve_checkpoint
+
+    for path in paths:
+        family = read_model_type(resolve_checkpoint(path)).removesuffix("_thinker")
+        # A remote-code or renamed family is not found here: its import then counts in every variant.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"transformers.models.{family}.modeling_{family}")
 
 
 def _materialise(module: Any) -> None:
@@ -117,9 +124,9 @@ def _child(spec_path: Path, result_path: Path) -> None:
     from audistill.config import load_config
     from audistill.models.checkpoint import quiet_transformers
 
-    _import_model_code()
-    baseline = resident_bytes()
     cfg = load_config(None, spec["overrides"])
+    _import_model_code([cfg.student.path, cfg.textual_teacher.path])
+    baseline = resident_bytes()
     with quiet_transformers():
         step = TrainerStep.prepare(spec["name"], cfg)
         if spec.get("frozen_copy"):

@@ -64,15 +64,14 @@ def _si(value: float | None, unit: str = "") -> str:
 
 
 def steps_table(result: dict[str, Any]) -> Table:
-    sft = result["sft_step_s"]
     peak = result["machine"]["matmul_flop_per_s"]
-    table = Table(title="audistill bench: step times (median of interleaved rounds)", title_justify="left")
+    table = Table(title="audistill bench: step times (medians over interleaved rounds; x SFT: median of "
+                  "per-round ratios)", title_justify="left")
     for column in ("step", "median s", "x SFT", "FLOP/step", "FLOP/s", "% peak"):
         table.add_column(column, justify="left" if column == "step" else "right")
     for name, stats in result["steps"].items():
         flops, rate = stats.get("flops"), stats.get("flop_per_s")
-        ratio = f"{stats['median_s'] / sft:.2f}" if name in STEP_LABELS and not name.startswith(
-            ("acoustic_", "ours_", "trl_")) else "-"
+        ratio = "-" if stats.get("x_sft") is None else f"{stats['x_sft']:.2f}"
         table.add_row(STEP_LABELS.get(name, name), f"{stats['median_s']:.3f}", ratio, _si(flops),
                       _si(rate), "-" if rate is None else f"{100 * rate / peak:.0f}")
     return table

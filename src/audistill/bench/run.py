@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,8 @@ class _Phases:
 
     def __init__(self, console: Console | None, total: int) -> None:
         self.bar = None
+        self.seconds: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None
         if console is not None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -100,8 +103,14 @@ class _Phases:
         if self.bar is not None:
             self.bar.stop()
 
-    def phase(self, text: str) -> None:
-        if self.bar is not None:
+    def phase(self, text: str | None) -> None:
+        """Start phase `text` (None: end the last one); each phase's wall time goes to `seconds`."""
+        now = time.perf_counter()
+        if self._current is not None:
+            name, started = self._current
+            self.seconds[name] = now - started
+        self._current = (text, now) if text is not None else None
+        if self.bar is not None and text is not None:
             self.bar.update(self.task, description=text)
 
     def tick(self) -> None:
@@ -124,6 +133,8 @@ def run_bench(settings: BenchSettings, out: Path | None = None, console: Console
         total = 3 + rounds * steps_per_round + steps_per_round + len(MEMORY)
         with _Phases(console, total) as phases:
             result = _measure(settings, workdir, phases)
+            phases.phase(None)
+    result["bench_seconds"] = {name: round(value, 2) for name, value in phases.seconds.items()}
     result["machine"]["load_average_start"] = list(load_start)
     result["machine"]["load_average_end"] = list(os.getloadavg())
     if out is not None:
@@ -204,14 +215,19 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dict[str, int],
             memory: dict[str, dict[str, Any]], sizes: dict[str, float], tokens: dict[str, int], rate: float,
             device: torch.device, geometry: dict[str, Any]) -> dict[str, Any]:
-    steps = {}
+    steps: dict[str, dict[str, Any]] = {}
     for name in timings.samples:
-        stats = timings.summary(name)
+        stats: dict[str, Any] = dict(timings.summary(name))
+        stats["x_sft"] = timings.ratio(name, "sft") if name in TIMED else None
         stats["flops"] = flops.get(name)
         stats["flop_per_s"] = flops[name] / stats["median_s"] if name in flops else None
         steps[name] = stats
     def median(name: str) -> float | None:
         return timings.median(name) if name in timings.samples else None
+
+    def ratio(name: str, reference: str) -> float | None:
+        present = name in timings.samples and reference in timings.samples
+        return timings.ratio(name, reference) if present else None
 
     peak = {name: m["peak_bytes"] for name, m in memory.items()}
     result: dict[str, Any] = {
@@ -219,15 +235,14 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
         "full_online_step_s": median("full_online"),
         "full_cached_step_s": median("full_cached"),
         "full_online_projected_step_s": median("full_online_projected"),
-        "ratio_full_online": _ratio(median("full_online"), median("sft")),
-        "ratio_full_cached": _ratio(median("full_cached"), median("sft")),
-        "ratio_full_online_projected": _ratio(median("full_online_projected"), median("sft")),
+        "ratio_full_online": ratio("full_online", "sft"),
+        "ratio_full_cached": ratio("full_cached", "sft"),
+        "ratio_full_online_projected": ratio("full_online_projected", "sft"),
         "peak_mem_ratio_acoustic_copy": _ratio(peak["acoustic_copy"], peak["lora_sft"]),
         "peak_mem_ratio_acoustic_adapter": _ratio(peak["acoustic_adapter"], peak["lora_sft"]),
-        "acoustic_truncation_saving": 1.0 - (_ratio(median("acoustic_truncated"), median("acoustic_full"))
-                                             or 1.0),
+        "acoustic_truncation_saving": 1.0 - (ratio("acoustic_truncated", "acoustic_full") or 1.0),
         "cache_bytes_per_token": sizes,
-        "ratio_vs_trl_gkd": _ratio(median("ours_text_jsd"), median("trl_gkd")),
+        "ratio_vs_trl_gkd": ratio("ours_text_jsd", "trl_gkd"),
         "ours_text_jsd_step_s": median("ours_text_jsd"),
         "trl_gkd_step_s": median("trl_gkd"),
         "flops_per_step": {name: s["flops"] for name, s in steps.items()},

@@ -27,7 +27,7 @@ class BenchSettings:
     shape: BenchShape
     rounds: int
     warmup: int = 0
-    memory_steps: int = 2
+    memory_steps: int = 1
     threads: int = 1
     device: str = "auto"
     cache_ks: tuple[int, ...] = (32, 64, 128)
@@ -38,13 +38,13 @@ class BenchSettings:
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchSettings:
-        return replace(cls(shape=QUICK_SHAPE, rounds=4, preset="quick"), **changes)
+        return replace(cls(shape=QUICK_SHAPE, rounds=3, preset="quick"), **changes)
 
     @classmethod
     def default(cls, **changes: Any) -> BenchSettings:
-        return replace(cls(shape=FULL_SHAPE, rounds=9, preset="default"), **changes)
+        return replace(cls(shape=FULL_SHAPE, rounds=5, preset="default"), **changes)
 
     @classmethod
     def tiny(cls, **changes: Any) -> BenchSettings:
         """The tests' preset: tiny models, two rounds (figures mean little; every path runs)."""
-        return replace(cls(shape=TINY_SHAPE, rounds=2, memory_steps=1, preset="tiny"), **changes)
+        return replace(cls(shape=TINY_SHAPE, rounds=2, preset="tiny"), **changes)

@@ -33,6 +33,12 @@ class Timings:
     def median(self, name: str) -> float:
         return float(statistics.median(self.samples[name]))
 
+    def ratio(self, name: str, reference: str) -> float:
+        """Median over rounds of this round's time of `name` over that of `reference`: the two ran
+        moments apart, so load that drifts over the run cancels out of each round's ratio."""
+        pairs = zip(self.samples[name], self.samples[reference], strict=True)
+        return float(statistics.median(a / b for a, b in pairs))
+
     def summary(self, name: str) -> dict[str, float | int]:
         values = self.samples[name]
         return {"median_s": self.median(name), "min_s": min(values), "max_s": max(values),

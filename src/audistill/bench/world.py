@@ -53,7 +53,7 @@ class BenchShape:
 
 QUICK_SHAPE = BenchShape(student_hidden=256, student_layers=4, teacher_hidden=256, teacher_layers=5,
                          heads=4, vocab=32768, encoder_dim=64, encoder_layers=2, audio_window_s=4,
-                         audio_seconds=4.0, target_words=45, description_words=20, batch_size=2, examples=8)
+                         audio_seconds=3.0, target_words=27, description_words=15, batch_size=2, examples=8)
 FULL_SHAPE = BenchShape(student_hidden=384, student_layers=8, teacher_hidden=384, teacher_layers=10,
                         heads=6, vocab=32768, encoder_dim=96, encoder_layers=2, audio_window_s=8,
                         audio_seconds=8.0, target_words=90, description_words=40, batch_size=2, examples=16)
