@@ -13,7 +13,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -39,10 +39,10 @@ class Timings:
         pairs = zip(self.samples[name], self.samples[reference], strict=True)
         return float(statistics.median(a / b for a, b in pairs))
 
-    def summary(self, name: str) -> dict[str, float | int]:
+    def summary(self, name: str) -> dict[str, Any]:
         values = self.samples[name]
         return {"median_s": self.median(name), "min_s": min(values), "max_s": max(values),
-                "rounds": len(values)}
+                "rounds": len(values), "samples_s": list(values)}
 
 
 def _sync(device: torch.device) -> None:

@@ -1,0 +1,207 @@
+"""`audistill bench` on tiny models: the JSON record, and that its variants compute different things."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from audistill.bench.memory import peak_resident_bytes, reset_peak_resident, resident_bytes
+from audistill.bench.report import GOALS, check_goals
+from audistill.bench.run import run_bench
+from audistill.bench.settings import BenchSettings
+from audistill.bench.timing import Timings
+from audistill.bench.trl_gkd import text_student, trl_available
+from audistill.bench.variants import (
+    TrainerStep,
+    acoustic_forwards,
+    count_forward_calls,
+    use_frozen_copy,
+    variant_config,
+)
+from audistill.bench.world import BenchWorld
+from audistill.cli import app
+from audistill.distill.sources import CachedTextualSource, TextualTeacherSource
+
+TOP_KEYS = ("sft_step_s", "full_online_step_s", "full_cached_step_s", "ratio_full_online",
+            "ratio_full_cached", "peak_mem_ratio_acoustic_copy", "peak_mem_ratio_acoustic_adapter",
+            "acoustic_truncation_saving", "ratio_vs_trl_gkd")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> tuple[dict, BenchSettings, BenchWorld]:
+    workdir = tmp_path_factory.mktemp("bench")
+    settings = BenchSettings.tiny(workdir=workdir)
+    out = workdir / "bench.json"
+    result = run_bench(settings, out)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    world = BenchWorld(workdir / "models" / "student", workdir / "models" / "teacher",
+                       workdir / "data" / "train.jsonl", built=True)
+    return result, settings, world
+
+
+def finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+@pytest.mark.slow
+def test_json_has_every_figure_as_a_number(bench):
+    result, _, _ = bench
+    if not trl_available():
+        pytest.skip("trl is not installed (dev extra)")
+    for key in TOP_KEYS:
+        assert finite(result[key]), key
+    assert set(result["cache_bytes_per_token"]) == {"32", "64", "128"}
+    assert all(finite(v) for v in result["cache_bytes_per_token"].values())
+    for name, stats in result["steps"].items():
+        assert finite(stats["flops"]) and stats["flops"] > 0, name
+        assert finite(stats["flop_per_s"]) and stats["flop_per_s"] > 0, name
+        assert stats["rounds"] == 2 and len(stats["samples_s"]) == 2
+    assert result["flops_per_step"]["sft"] == result["steps"]["sft"]["flops"]
+    assert set(result["goals"]) == {g.key for g in GOALS}
+    assert len(result["machine"]["load_average_start"]) == 3 and result["machine"]["threads"] == 1
+
+
+@pytest.mark.slow
+def test_ratios_are_medians_of_per_round_ratios(bench):
+    result, _, _ = bench
+    steps = result["steps"]
+
+    def per_round(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(steps[a]["samples_s"], steps[b]["samples_s"],
+                                                       strict=True))
+
+    assert result["ratio_full_online"] == pytest.approx(per_round("full_online", "sft"))
+    assert result["ratio_full_cached"] == pytest.approx(per_round("full_cached", "sft"))
+    assert result["acoustic_truncation_saving"] == pytest.approx(
+        1 - per_round("acoustic_truncated", "acoustic_full"))
+    assert result["peak_mem_ratio_acoustic_adapter"] == pytest.approx(
+        result["peak_memory_bytes"]["acoustic_adapter"] / result["peak_memory_bytes"]["lora_sft"])
+
+
+@pytest.mark.slow
+def test_flop_counts_follow_what_each_variant_runs(bench):
+    flops = bench[0]["flops_per_step"]
+    # teachers and layer terms add work; the logit lens (an LM head per layer) the most
+    assert flops["sft"] < flops["full_cached"] < flops["full_online_projected"] < flops["full_online"]
+    assert flops["acoustic_truncated"] < flops["acoustic_full"]  # fewer tokens
+    if "trl_gkd" in flops:  # TRL's logits at every position, not only the targets
+        assert flops["ours_text_jsd"] < flops["trl_gkd"]
+
+
+@pytest.mark.slow
+def test_cache_size_grows_by_six_bytes_per_extra_entry(bench):
+    sizes = bench[0]["cache_bytes_per_token"]
+    # int32 id + float16 log-probability per entry; the offsets and manifest are shared overhead
+    assert 192 < sizes["32"] < 200
+    assert sizes["64"] - sizes["32"] == pytest.approx(32 * 6, abs=0.5)
+    assert sizes["128"] - sizes["64"] == pytest.approx(64 * 6, abs=0.5)
+
+
+@pytest.mark.slow
+def test_cached_variant_runs_no_teacher_and_online_runs_it_once(bench):
+    _, settings, world = bench
+    workdir = settings.workdir
+    assert workdir is not None
+    cached = TrainerStep.prepare("full_cached", variant_config("full_cached", world, settings, workdir))
+    assert cached.run.parts.teacher is None and isinstance(cached.run.parts.textual, CachedTextualSource)
+    online = TrainerStep.prepare("full_online", variant_config("full_online", world, settings, workdir))
+    assert isinstance(online.run.parts.textual, TextualTeacherSource) and online.run.parts.teacher is not None
+    teacher_calls = count_forward_calls(online.run.parts.teacher.decoder, online.step)
+    assert teacher_calls == [online.batch.teacher.input_ids.shape[1]]
+    reads: list[str] = []
+    reader = cached.run.parts.textual.reader
+    original = reader.get
+    reader.get = lambda example_id: (reads.append(example_id), original(example_id))[1]  # type: ignore
+    student_calls = count_forward_calls(cached.run.parts.student.decoder, cached.step)
+    assert reads == cached.batch.example_ids  # the textual signal came from the cache, once per example
+    assert student_calls == [cached.batch.student.input_ids.shape[1]]
+
+
+@pytest.mark.slow
+def test_truncated_acoustic_forward_sees_fewer_tokens(bench):
+    _, settings, world = bench
+    assert settings.workdir is not None
+    cfg = variant_config("full_cached", world, settings, settings.workdir)
+    cached = TrainerStep.prepare("full_cached", cfg)
+    truncated, full = acoustic_forwards(cached)
+    decoder = cached.run.parts.acoustic.teacher.decoder
+    cut, = count_forward_calls(decoder, truncated.step)
+    whole, = count_forward_calls(decoder, full.step)
+    length = cached.batch.student.input_ids.shape[1]
+    last_audio = int(cached.batch.student.audio_mask.any(dim=0).nonzero().max()) + 1
+    assert (cut, whole) == (last_audio, length) and cut < whole
+
+
+@pytest.mark.slow
+def test_adapter_form_holds_no_second_copy_and_the_copy_form_does(bench):
+    _, settings, world = bench
+    assert settings.workdir is not None
+
+    def storages(module: torch.nn.Module) -> set[int]:
+        return {p.untyped_storage().data_ptr() for p in module.parameters()}
+
+    cfg = variant_config("acoustic_adapter", world, settings, settings.workdir)
+    adapter = TrainerStep.prepare("acoustic_adapter", cfg)
+    source = adapter.run.parts.acoustic
+    assert source is not None and source.form == "adapter" and source.teacher is None
+    assert source.student is adapter.run.parts.student  # the teacher is the student's own weights
+    copy = TrainerStep.prepare("acoustic_copy", cfg)
+    use_frozen_copy(copy, cfg)
+    frozen = copy.run.parts.acoustic
+    assert frozen is not None and frozen.teacher is not None
+    student_weights = storages(copy.run.parts.student.model)
+    assert storages(frozen.teacher.model).isdisjoint(student_weights)
+    assert all(not p.requires_grad for p in frozen.teacher.model.parameters())
+    copy.step()  # the swapped-in copy trains like the adapter form
+
+
+def test_text_student_is_the_audio_students_language_model(bench):
+    _, settings, world = bench
+    assert settings.workdir is not None
+    sft = TrainerStep.prepare("sft", variant_config("sft", world, settings, settings.workdir))
+    student = sft.run.parts.student
+    text = text_student(student)
+    ids = torch.randint(10, 200, (1, 12))
+    with torch.no_grad():
+        hf = student.hf_model
+        want = hf.lm_head(hf.model.language_model(input_ids=ids).last_hidden_state)
+        got = text.model(input_ids=ids).logits
+    torch.testing.assert_close(got, want)
+    assert all(p.requires_grad for p in text.model.parameters())
+
+
+def test_ratio_is_the_median_of_per_round_ratios():
+    timings = Timings({"a": [2.0, 4.0, 9.0], "b": [1.0, 1.0, 3.0]})
+    assert timings.ratio("a", "b") == 3.0  # per round 2, 4, 3 (the ratio of medians would be 4)
+    assert timings.median("a") == 4.0
+
+
+def test_goals_are_checked_against_their_limits():
+    checked = check_goals({"ratio_full_online": 1.4, "ratio_full_cached": 1.2,
+                           "cache_bytes_per_token": {"32": 193.0}, "ratio_vs_trl_gkd": None})
+    assert checked["ratio_full_online"] == {"value": 1.4, "limit": 1.5, "met": True}
+    assert checked["ratio_full_cached"]["met"] is False
+    assert checked["cache_bytes_per_token_k32"]["met"] is True
+    assert checked["ratio_vs_trl_gkd"]["met"] is None
+    assert checked["peak_mem_ratio_acoustic_adapter"]["met"] is None
+
+
+def test_peak_resident_size_resets_to_the_current_size():
+    before = resident_bytes()
+    block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
+    assert peak_resident_bytes() >= before + 60 * 1024 * 1024
+    del block
+    reset_peak_resident()
+    assert peak_resident_bytes() < before + 32 * 1024 * 1024
+
+
+def test_cli_needs_both_model_paths():
+    result = CliRunner().invoke(app, ["bench", "--student", "some/where"])
+    assert result.exit_code != 0
+    assert "--student and --teacher go together" in " ".join(result.output.split())
