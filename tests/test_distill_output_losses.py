@@ -141,3 +141,30 @@ def test_closed_form_gradients_equal_autograd(name):
     want.sum().backward()
     torch.testing.assert_close(value, want.detach())
     torch.testing.assert_close(grad, leaf.grad)
+
+
+def test_under_a_checkpoint_the_first_pass_skips_the_gradient_and_backward_recomputes_it():
+    from torch.utils.checkpoint import checkpoint
+
+    from audistill.distill.output_losses import checkpoint_contexts
+
+    spec = DivergenceSpec(chunk_size=3)
+    head = torch.nn.Linear(5, 16)
+    hidden, teacher = logits(7, 5, 20), logits(7, 16, 21)
+    targets = torch.randint(0, 16, (7,), generator=torch.Generator().manual_seed(22))
+
+    def loss(h: Tensor) -> Tensor:
+        ce, div = output_losses(head(h), targets, teacher_logits=teacher, spec=spec, weights=(W_CE, W_DIV))
+        assert ce is not None and div is not None
+        return W_CE * ce + W_DIV * div
+
+    plain = hidden.clone().requires_grad_(True)
+    loss(plain).sum().backward()
+    want = (plain.grad, head.weight.grad.clone())
+    head.zero_grad()
+    checkpointed = hidden.clone().requires_grad_(True)
+    value = checkpoint(loss, checkpointed, use_reentrant=False, context_fn=checkpoint_contexts)
+    torch.testing.assert_close(value, loss(hidden).detach())
+    value.sum().backward()
+    torch.testing.assert_close(checkpointed.grad, want[0])
+    torch.testing.assert_close(head.weight.grad, want[1])

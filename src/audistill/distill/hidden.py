@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from audistill.distill.output_losses import output_losses
+from audistill.distill.output_losses import checkpoint_contexts, output_losses
 from audistill.distill.projections import LayerProjections
 from audistill.distill.token_losses import DEFAULT_SPEC, DivergenceSpec, auto_chunk_size
 
@@ -188,7 +188,7 @@ def logit_lens(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext
         rows = slice(start, start + chunk)
         if keep_graph:
             pieces.append(checkpoint(chunk_loss, student_hidden[rows], teacher_hidden[rows],
-                                     use_reentrant=False))
+                                     use_reentrant=False, context_fn=checkpoint_contexts))
         else:
             pieces.append(chunk_loss(student_hidden[rows], teacher_hidden[rows]))
     if not pieces:

@@ -24,7 +24,9 @@ the log-probabilities only, which still saves the second softmax.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -243,6 +245,34 @@ def _student_tail(logp: Tensor, s_top: Tensor, ids: Tensor) -> Tensor:
     return tail
 
 
+# Set while a non-reentrant checkpoint runs a function for the first time (`checkpoint_contexts`).
+_SKIP_STORED_GRADIENT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "audistill_skip_stored_gradient", default=False)
+
+
+@contextlib.contextmanager
+def _first_pass() -> Iterator[None]:
+    token = _SKIP_STORED_GRADIENT.set(True)
+    try:
+        yield
+    finally:
+        _SKIP_STORED_GRADIENT.reset(token)
+
+
+ContextPair = tuple[contextlib.AbstractContextManager[None], contextlib.AbstractContextManager[None]]
+
+
+def checkpoint_contexts() -> ContextPair:
+    """`context_fn` for torch.utils.checkpoint (use_reentrant=False) around output losses.
+
+    A non-reentrant checkpoint drops what the first forward saves and recomputes it in backward, so the
+    first pass need not compute the gradient it would store: it computes the loss values only and saves
+    an uninitialised tensor of the gradient's shape (which the checkpoint discards unread). The
+    recomputation runs normally.
+    """
+    return _first_pass(), contextlib.nullcontext()
+
+
 class _FusedWithGrad(torch.autograd.Function):
     """Per-token CE and divergence whose one weighted student gradient is computed in the forward pass."""
 
@@ -253,13 +283,15 @@ class _FusedWithGrad(torch.autograd.Function):
         ce = torch.zeros(n, dtype=torch.float32, device=student_logits.device)
         div = torch.zeros(n, dtype=torch.float32, device=student_logits.device)
         grad = torch.empty_like(student_logits)
+        skip = _SKIP_STORED_GRADIENT.get()
         direct = grad.dtype == torch.float32  # else accumulate in fp32 and round once per chunk
         for start in range(0, n, chunk_size):
             sl = slice(start, start + chunk_size)
             chunk = student_logits[sl].detach()
-            out = grad[sl] if direct else torch.empty(chunk.shape, dtype=torch.float32, device=chunk.device)
+            out = None if skip else (
+                grad[sl] if direct else torch.empty(chunk.shape, dtype=torch.float32, device=chunk.device))
             c, d = rows(chunk, sl, out)
-            if not direct:
+            if out is not None and not direct:
                 grad[sl] = out
             if c is not None:
                 ce[sl] = c
