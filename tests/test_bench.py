@@ -205,3 +205,17 @@ def test_cli_needs_both_model_paths():
     result = CliRunner().invoke(app, ["bench", "--student", "some/where"])
     assert result.exit_code != 0
     assert "--student and --teacher go together" in " ".join(result.output.split())
+
+
+def test_text_student_of_an_omni_thinker_equals_its_language_model(tmp_path):
+    from audistill.models.load import load_adaptor
+    from audistill.models.tiny import build_tiny_student
+
+    student = load_adaptor(str(build_tiny_student("qwen2_5_omni_thinker", tmp_path / "omni")))
+    text = text_student(student)  # a Qwen2ForCausalLM: on text, M-RoPE is plain RoPE
+    ids = torch.randint(10, 200, (2, 9))
+    with torch.no_grad():
+        hf = student.hf_model
+        want = hf.lm_head(hf.model.language_model(input_ids=ids).last_hidden_state)
+        got = text.model(input_ids=ids).logits
+    torch.testing.assert_close(got, want)

@@ -257,7 +257,7 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
                    "teacher_parameters": geometry["teacher_parameters"], "vocab": geometry["vocab"],
                    "student_layers": geometry["student_layers"], "teacher_layers": geometry["teacher_layers"],
                    "dtype": str(geometry["dtype"]).replace("torch.", "")},
-        "shape": settings.shape.as_dict() if world.built else None,
+        "shape": {**settings.shape.as_dict(), "models_built": world.built},  # model sizes: when built
         "settings": {"preset": settings.preset, "rounds": settings.rounds, "warmup": settings.warmup,
                      "memory_steps": settings.memory_steps, "threads": settings.threads},
         "machine": {"device": _device_name(device), "threads": settings.threads,

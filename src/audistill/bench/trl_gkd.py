@@ -55,7 +55,8 @@ def text_student(student: AudioStudentAdaptor) -> TextLMAdaptor:
 
     hf = student.hf_model
     with no_init_weights():  # every weight is overwritten below
-        model = AutoModelForCausalLM.from_config(hf.config.get_text_config(), dtype=student.dtype)
+        model = AutoModelForCausalLM.from_config(_causal_lm_config(hf.config.get_text_config()),
+                                                 dtype=student.dtype)
     state = {f"model.{k}": v for k, v in hf.model.language_model.state_dict().items()}
     state["lm_head.weight"] = hf.lm_head.weight
     model.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
@@ -64,6 +65,26 @@ def text_student(student: AudioStudentAdaptor) -> TextLMAdaptor:
     for p in model.parameters():
         p.requires_grad_(True)
     return TextLMAdaptor(model, student.tokenizer, student.path + " (language model)")
+
+
+def _causal_lm_config(text_config: Any) -> Any:
+    """The student's text config, or for Qwen2.5-Omni (a Qwen2 decoder whose multimodal rotary
+    embedding equals the plain one on text, where the three position streams coincide) a Qwen2Config."""
+    from transformers import Qwen2Config
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if text_config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return text_config
+    if text_config.model_type != "qwen2_5_omni_text":
+        raise ValueError(f"text config {text_config.model_type!r}: no causal LM class for the text-only "
+                         "comparison with TRL")
+    fields = text_config.to_dict()
+    rope = dict(fields.get("rope_parameters") or {})
+    rope.pop("mrope_section", None)
+    rope["rope_type"] = "default"
+    keep = {k: v for k, v in fields.items() if k in Qwen2Config().to_dict() and k not in
+            ("model_type", "architectures", "rope_parameters", "transformers_version")}
+    return Qwen2Config(**keep, rope_parameters=rope)
 
 
 @dataclass
