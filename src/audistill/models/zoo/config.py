@@ -1,0 +1,126 @@
+"""What the zoo builds and how long it trains: network shapes, training phases, evaluation limits.
+
+Three budgets: `demo` (the demo's models, sized to about ten minutes on two idle CPU cores), `quick`
+(a smoke build in a minute or two, gates not expected to hold) and `tiny` (tests: a handful of steps).
+Step counts are fixed, never measured against the clock, so a build is the same for the same seed
+whatever else the machine is doing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StudentNet:
+    """The nano Qwen2-Audio: a whisper-style encoder, a linear projector, a small Qwen2 decoder.
+
+    Audio: 16 kHz, `num_mel_bins` log-mel bins every `hop_length` samples (320 = 20 ms, half the real
+    model's frame rate: 12.5 audio tokens per second after the encoder's stride and pooling), a window
+    of `window_s` seconds (the benchmark's longest clip).
+    """
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 384
+    encoder_dim: int = 128
+    encoder_layers: int = 2
+    encoder_heads: int = 4
+    encoder_ffn: int = 512
+    num_mel_bins: int = 80
+    hop_length: int = 320
+    n_fft: int = 400
+    window_s: int = 5
+
+
+@dataclass(frozen=True)
+class TeacherNet:
+    """The nano Qwen3 textual teacher: deeper than the student, so layer maps are not the identity."""
+
+    hidden_size: int = 128
+    num_layers: int = 6
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 384
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase: AdamW with linear warmup then cosine decay to zero, gradients clipped at 1."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """Everything that decides the zoo's models; its hash is part of the cache key.
+
+    Student training has two phases. `encoder`: the audio encoder alone learns to label what it hears
+    (CTC over acoustic units: the words and the voice's emotion of speech, the sound events with their
+    length and loudness, the notes and tempo of melodies, the notes and quality of triads); it is cheap
+    (no decoder) and gives the decoder states worth reading. `joint`: the whole student learns the
+    perception answers and descriptions (cross-entropy on the target) with the CTC term kept at
+    `ctc_weight`. The CTC head is a training aid and is not saved.
+    """
+
+    seed: int = 0
+    vocab_size: int = 2048
+    student: StudentNet = field(default_factory=StudentNet)
+    teacher: TeacherNet = field(default_factory=TeacherNet)
+    encoder: Phase = field(default_factory=lambda: Phase(steps=1200, batch_size=32, lr=3e-3))
+    joint: Phase = field(default_factory=lambda: Phase(steps=500, batch_size=32, lr=2e-3))
+    ctc_weight: float = 0.5
+    teacher_phase: Phase = field(default_factory=lambda: Phase(steps=500, batch_size=32, lr=3e-3))
+    eval_batch_size: int = 64
+    eval_limit: int | None = None  # dev items per evaluation set (None: all)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def hash(self) -> str:
+        blob = json.dumps(self.to_json(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_seed(self, seed: int) -> ZooConfig:
+        return replace(self, seed=seed)
+
+
+_TINY_STUDENT = StudentNet(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64,
+                           encoder_dim=32, encoder_layers=1, encoder_heads=2, encoder_ffn=64, num_mel_bins=16)
+_TINY_TEACHER = TeacherNet(hidden_size=32, num_layers=3, num_heads=2, num_kv_heads=1, intermediate_size=64)
+
+BUDGETS: dict[str, ZooConfig] = {
+    "demo": ZooConfig(),
+    "quick": ZooConfig(
+        encoder=Phase(steps=150, batch_size=32, lr=3e-3, warmup_steps=20),
+        joint=Phase(steps=80, batch_size=32, lr=2e-3, warmup_steps=10),
+        teacher_phase=Phase(steps=80, batch_size=32, lr=3e-3, warmup_steps=10),
+        eval_limit=60,
+    ),
+    "tiny": ZooConfig(
+        vocab_size=512,
+        student=_TINY_STUDENT,
+        teacher=_TINY_TEACHER,
+        encoder=Phase(steps=3, batch_size=8, lr=3e-3, warmup_steps=1),
+        joint=Phase(steps=3, batch_size=8, lr=2e-3, warmup_steps=1),
+        teacher_phase=Phase(steps=3, batch_size=8, lr=3e-3, warmup_steps=1),
+        eval_batch_size=16,
+        eval_limit=8,
+    ),
+}
+
+
+def budget_config(budget: str, seed: int = 0) -> ZooConfig:
+    """The ZooConfig of a named budget with the given seed; ValueError naming the choices otherwise."""
+    if budget not in BUDGETS:
+        raise ValueError(f"--budget {budget!r}: choose one of {', '.join(BUDGETS)}")
+    return BUDGETS[budget].with_seed(seed)
