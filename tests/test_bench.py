@@ -51,7 +51,7 @@ def finite(value: object) -> bool:
 
 @pytest.mark.slow
 def test_json_has_every_figure_as_a_number(bench):
-    result, _, _ = bench
+    result, settings, _ = bench
     if not trl_available():
         pytest.skip("trl is not installed (dev extra)")
     for key in TOP_KEYS:
@@ -61,25 +61,26 @@ def test_json_has_every_figure_as_a_number(bench):
     for name, stats in result["steps"].items():
         assert finite(stats["flops"]) and stats["flops"] > 0, name
         assert finite(stats["flop_per_s"]) and stats["flop_per_s"] > 0, name
-        assert stats["rounds"] == 2 and len(stats["samples_s"]) == 2
+        timed = 4 * settings.rounds if name == "sft" else settings.rounds  # SFT: around three variants
+        assert stats["steps_timed"] == timed == len(stats["samples_s"]), name
     assert result["flops_per_step"]["sft"] == result["steps"]["sft"]["flops"]
     assert set(result["goals"]) == {g.key for g in GOALS}
     assert len(result["machine"]["load_average_start"]) == 3 and result["machine"]["threads"] == 1
 
 
 @pytest.mark.slow
-def test_ratios_are_medians_of_per_round_ratios(bench):
-    result, _, _ = bench
+def test_ratios_to_sft_come_from_the_neighbouring_sft_steps(bench):
+    result, settings, _ = bench
     steps = result["steps"]
-
-    def per_round(a: str, b: str) -> float:
-        return statistics.median(x / y for x, y in zip(steps[a]["samples_s"], steps[b]["samples_s"],
-                                                       strict=True))
-
-    assert result["ratio_full_online"] == pytest.approx(per_round("full_online", "sft"))
-    assert result["ratio_full_cached"] == pytest.approx(per_round("full_cached", "sft"))
-    assert result["acoustic_truncation_saving"] == pytest.approx(
-        1 - per_round("acoustic_truncated", "acoustic_full"))
+    for name, key in (("full_online", "ratio_full_online"), ("full_cached", "ratio_full_cached"),
+                      ("full_online_projected", "ratio_full_online_projected")):
+        assert len(steps[name]["x_sft_samples"]) == settings.rounds
+        assert result[key] == pytest.approx(statistics.median(steps[name]["x_sft_samples"]))
+    # ref, a, ref, b, ref, c, ref: four SFT steps per round around the three variants
+    assert len(steps["sft"]["samples_s"]) == 4 * settings.rounds
+    per_round = [a / b for a, b in zip(steps["acoustic_truncated"]["samples_s"],
+                                       steps["acoustic_full"]["samples_s"], strict=True)]
+    assert result["acoustic_truncation_saving"] == pytest.approx(1 - statistics.median(per_round))
     assert result["peak_mem_ratio_acoustic_adapter"] == pytest.approx(
         result["peak_memory_bytes"]["acoustic_adapter"] / result["peak_memory_bytes"]["lora_sft"])
 
@@ -180,6 +181,43 @@ def test_ratio_is_the_median_of_per_round_ratios():
     timings = Timings({"a": [2.0, 4.0, 9.0], "b": [1.0, 1.0, 3.0]})
     assert timings.ratio("a", "b") == 3.0  # per round 2, 4, 3 (the ratio of medians would be 4)
     assert timings.median("a") == 4.0
+
+
+class Machine:
+    """A fake clock whose load grows by a quarter with every step run: each call takes cost x load."""
+
+    def __init__(self) -> None:
+        self.clock, self.load = 0.0, 1.0
+        self.calls: list[str] = []
+
+
+class FakeStep:
+    def __init__(self, name: str, cost: float, machine: Machine) -> None:
+        self.name, self.cost, self.machine = name, cost, machine
+
+    def step(self) -> None:
+        self.machine.calls.append(self.name)
+        self.machine.clock += self.cost * self.machine.load
+        self.machine.load += 0.25
+
+
+def test_steps_between_two_reference_steps_cancel_a_drifting_load(monkeypatch):
+    import audistill.bench.timing as timing
+
+    machine = Machine()
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: machine.clock)
+    steps = [FakeStep(name, cost, machine) for name, cost in (("ref", 1.0), ("a", 3.0), ("b", 2.0),
+                                                              ("other", 5.0))]
+    timings = timing.round_robin(steps, rounds=2, warmup=1, device=torch.device("cpu"), reference="ref",
+                                 between=["a", "b"])
+    forward = ["ref", "a", "ref", "b", "ref", "other"]
+    assert machine.calls == [*forward, "other", "ref", "b", "ref", "a", "ref", *forward]
+    # the load grows linearly, so the mean of the two neighbours is the reference's time at the
+    # variant's own load: the ratios are the costs' exactly, although every time drifts
+    assert timings.ratio("a", "ref") == pytest.approx(3.0, rel=1e-9)
+    assert timings.ratio("b", "ref") == pytest.approx(2.0, rel=1e-9)
+    assert timings.samples["a"][0] != timings.samples["a"][1]  # while the times themselves drift
+    assert len(timings.samples["ref"]) == 6 and len(timings.samples["other"]) == 2
 
 
 def test_goals_are_checked_against_their_limits():

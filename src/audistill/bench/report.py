@@ -65,8 +65,8 @@ def _si(value: float | None, unit: str = "") -> str:
 
 def steps_table(result: dict[str, Any]) -> Table:
     peak = result["machine"]["matmul_flop_per_s"]
-    table = Table(title="audistill bench: step times (medians over interleaved rounds; x SFT: median of "
-                  "per-round ratios)", title_justify="left")
+    table = Table(title="audistill bench: step times (medians over interleaved rounds; x SFT: median "
+                  "ratio to the SFT steps just before and after)", title_justify="left")
     for column in ("step", "median s", "x SFT", "FLOP/step", "FLOP/s", "% peak"):
         table.add_column(column, justify="left" if column == "step" else "right")
     for name, stats in result["steps"].items():

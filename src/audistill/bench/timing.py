@@ -1,7 +1,10 @@
 """Interleaved timing, FLOP counts and the machine's matrix-multiply rate.
 
-Variants are timed round-robin (one step of each, then again), so load from other processes and
-thermal drift fall on all of them alike; each figure is the median over the rounds. FLOPs are counted
+Variants are timed round-robin (one step of each, then again, every other round in reverse), so load
+from other processes and thermal drift fall on all of them alike; each time is the median over the
+rounds. The variants compared with SFT each run between two SFT steps, and their ratio is the median
+of their time over the mean of those two neighbours: on a shared machine whose load changes from one
+second to the next, that cancels what a ratio of medians would keep. FLOPs are counted
 by torch's FlopCounterMode on one extra, untimed step of each variant: the matrix multiplications,
 convolutions and attention that actually ran, forward and backward (elementwise work such as
 softmaxes is not counted), so recomputed chunks count twice, as they cost twice.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,23 +29,29 @@ class Step(Protocol):
 
 @dataclass
 class Timings:
-    """Seconds per step of each variant, in round order."""
+    """Seconds per step of each variant, in the order they ran; and, for variants timed between two
+    steps of a reference, each of their times over the mean of those two neighbours."""
 
     samples: dict[str, list[float]] = field(default_factory=dict)
+    relative: dict[str, list[float]] = field(default_factory=dict)
+    reference: str | None = None
 
     def median(self, name: str) -> float:
         return float(statistics.median(self.samples[name]))
 
     def ratio(self, name: str, reference: str) -> float:
-        """Median over rounds of this round's time of `name` over that of `reference`: the two ran
-        moments apart, so load that drifts over the run cancels out of each round's ratio."""
+        """How many times `reference`'s step `name`'s step takes. For a variant timed between two
+        reference steps: the median of its time over theirs (linear drift in load cancels exactly);
+        otherwise the median over rounds of this round's time over the reference's."""
+        if reference == self.reference and name in self.relative:
+            return float(statistics.median(self.relative[name]))
         pairs = zip(self.samples[name], self.samples[reference], strict=True)
         return float(statistics.median(a / b for a, b in pairs))
 
     def summary(self, name: str) -> dict[str, Any]:
         values = self.samples[name]
         return {"median_s": self.median(name), "min_s": min(values), "max_s": max(values),
-                "rounds": len(values), "samples_s": list(values)}
+                "steps_timed": len(values), "samples_s": list(values)}
 
 
 def _sync(device: torch.device) -> None:
@@ -50,18 +59,51 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(step: Step, device: torch.device) -> float:
+    _sync(device)
+    started = time.perf_counter()
+    step.step()
+    _sync(device)
+    return time.perf_counter() - started
+
+
 def round_robin(steps: Sequence[Step], rounds: int, warmup: int, device: torch.device,
-                tick: Callable[[], None] | None = None) -> Timings:
-    """Time `rounds` interleaved passes over `steps` after `warmup` untimed ones."""
-    timings = Timings({s.name: [] for s in steps})
+                tick: Callable[[], None] | None = None, reference: str | None = None,
+                between: Collection[str] = ()) -> Timings:
+    """Time `rounds` interleaved passes over `steps` after `warmup` untimed ones.
+
+    Every other round runs in reverse order, so drift within a round falls on all variants alike. The
+    variants named in `between` each run between two steps of `reference` (one of `steps`), which is
+    then timed there and not in a slot of its own: ref, a, ref, b, ref, ..., others.
+    """
+    timings = Timings({s.name: [] for s in steps}, {name: [] for name in between}, reference)
+    by_name = {s.name: s for s in steps}
+    if between and reference not in by_name:
+        raise ValueError(f"reference step {reference!r} is not among the steps")
     for index in range(warmup + rounds):
-        for s in steps:
-            _sync(device)
-            started = time.perf_counter()
-            s.step()
-            _sync(device)
-            if index >= warmup:
-                timings.samples[s.name].append(time.perf_counter() - started)
+        keep = index >= warmup
+        order = [s for s in steps if not (between and s.name == reference)]
+        if index % 2:
+            order.reverse()
+        last_reference: float | None = None  # the reference step that ran just before, if any
+        for s in order:
+            if s.name in between:
+                assert reference is not None
+                before = last_reference if last_reference is not None else _timed(by_name[reference], device)
+                own = _timed(s, device)
+                after = _timed(by_name[reference], device)
+                if keep:
+                    if last_reference is None:
+                        timings.samples[reference].append(before)
+                    timings.samples[reference].append(after)
+                    timings.samples[s.name].append(own)
+                    timings.relative[s.name].append(own / ((before + after) / 2))
+                last_reference = after
+            else:
+                own = _timed(s, device)
+                if keep:
+                    timings.samples[s.name].append(own)
+                last_reference = None
             if tick is not None:
                 tick()
     return timings
