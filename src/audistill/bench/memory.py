@@ -59,14 +59,18 @@ def reset_peak_resident() -> None:
 
 def measure_all(specs: list[dict[str, Any]], workdir: Path, tick: Callable[[], None] | None = None
                 ) -> dict[str, dict[str, Any]]:
-    """Measure each variant in its own fresh process. The processes run side by side (a figure is one
-    process's own memory, not a time), at most `os.cpu_count()` at once."""
+    """Measure each variant in its own fresh process. On CPU the processes run side by side (a figure is
+    one process's own memory, not a time), at most `os.cpu_count()` at once; on a GPU, which they would
+    share, one after the other."""
+    import torch
+
     env = {**os.environ, **MALLOC_ENV, "TOKENIZERS_PARALLELISM": "false"}
+    parallel = 1 if torch.cuda.is_available() else max(1, os.cpu_count() or 1)
     pending = list(specs)
     running: list[tuple[dict[str, Any], subprocess.Popen[str], Path]] = []
     results: dict[str, dict[str, Any]] = {}
     while pending or running:
-        while pending and len(running) < max(1, os.cpu_count() or 1):
+        while pending and len(running) < parallel:
             spec = pending.pop(0)
             spec_path = workdir / f"memory-{spec['name']}.json"
             result_path = workdir / f"memory-{spec['name']}.result.json"
