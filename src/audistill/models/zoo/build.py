@@ -42,6 +42,7 @@ from audistill.models.zoo.gates import ZooEvaluation
 from audistill.models.zoo.key import cache_key, code_version, data_hash
 from audistill.models.zoo.loop import PhaseStats
 from audistill.models.zoo.nets import feature_extractor, parameter_count, student_model, teacher_model
+from audistill.models.zoo.parallel import TeacherJob, TeacherProcess
 from audistill.models.zoo.student import StudentTrainer
 from audistill.models.zoo.teacher import teacher_views, train_teacher
 from audistill.models.zoo.texts import (
@@ -112,12 +113,16 @@ def _reusable(folder: Path, key: str) -> dict[str, Any] | None:
     return zoo
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 @contextlib.contextmanager
 def torch_threads(threads: int | None) -> Iterator[int]:
     """Use `threads` torch threads (default: every core this process may run on), restored afterwards."""
     before = torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, threads or cores))
+    torch.set_num_threads(max(1, threads or available_cores()))
     try:
         yield torch.get_num_threads()
     finally:
@@ -167,7 +172,7 @@ def quiet_hf() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _load(path: Path, device: str) -> Any:
+def load_zoo_model(path: Path, device: str) -> Any:
     with quiet_hf():
         return load_adaptor(str(path), dtype="float32", device=device)
 
@@ -208,10 +213,16 @@ def build_zoo(
     shutil.rmtree(built, ignore_errors=True)
     built.mkdir(parents=True)
     try:
-        with torch_threads(threads) as used_threads:
-            zoo = _build(splits, cfg, built, device, timings, console, show_progress)
+        total_threads = max(1, threads or available_cores())
+        # Two or more threads: the teacher trains in a child process beside the student (half each).
+        parallel = total_threads >= 2
+        student_threads = total_threads // 2 if parallel else total_threads
+        with torch_threads(student_threads):
+            zoo = _build(splits, cfg, built, device, timings, console, show_progress,
+                         teacher_threads=total_threads - student_threads if parallel else 0)
         timings["total_seconds"] = time.perf_counter() - started
-        zoo.update(key=key, budget=budget if config is None else "custom", threads=used_threads,
+        zoo.update(key=key, budget=budget if config is None else "custom", threads=total_threads,
+                   parallel=parallel,
                    timings={k: round(v, 1) for k, v in timings.items()},
                    load_average={"start": load_start, "end": os.getloadavg()[0]},
                    built_at=datetime.now(UTC).isoformat(timespec="seconds"), versions=package_versions())
@@ -230,7 +241,9 @@ def build_zoo(
 
 
 def _build(splits: dict[str, list[Example]], cfg: ZooConfig, folder: Path, device: str,
-           timings: dict[str, float], console: Console | None, show_progress: bool) -> dict[str, Any]:
+           timings: dict[str, float], console: Console | None, show_progress: bool,
+           teacher_threads: int) -> dict[str, Any]:
+    """Train and evaluate both models in `folder`; the teacher in a child process when `teacher_threads`."""
     system = DEFAULT_SYSTEM_PROMPT
     clips = unique_clips(splits["perception_train"] + splits["train"])
     tasks = [task for clip in clips for task in clip_tasks(clip)]
@@ -248,8 +261,11 @@ def _build(splits: dict[str, list[Example]], cfg: ZooConfig, folder: Path, devic
     progress = _progress(console, show_progress)
     with progress if progress is not None else contextlib.nullcontext():
         mark = time.perf_counter()
-        student = _load(student_dir, device)
+        student = load_zoo_model(student_dir, device)
         assert isinstance(student, AudioStudentAdaptor)
+        audio_format = student.audio_format
+        job = TeacherJob(teacher_dir, teacher_items, cfg, system, audio_format, device, teacher_threads)
+        child = TeacherProcess(job, progress) if teacher_threads else None
         trainer = StudentTrainer(student, cfg, system)
         clip_items, task_items = trainer.prepare(clips, tasks, progress)
         timings["student_views_seconds"] = time.perf_counter() - mark
@@ -260,24 +276,27 @@ def _build(splits: dict[str, list[Example]], cfg: ZooConfig, folder: Path, devic
             student.hf_model.save_pretrained(str(student_dir))
         student_parameters = parameter_count(student.hf_model)
         encoder_parameters = parameter_count(student.hf_model.model.audio_tower)
-        audio_format = student.audio_format
         del trainer, clip_items, task_items, student
 
-        mark = time.perf_counter()
-        teacher = _load(teacher_dir, device)
-        assert isinstance(teacher, TextLMAdaptor)
-        views = teacher_views(teacher, audio_format, teacher_items, system)
-        teacher_stats = train_teacher(teacher, views, cfg, progress)
-        timings["teacher_seconds"] = time.perf_counter() - mark
-        with quiet_hf():
-            teacher.hf_model.save_pretrained(str(teacher_dir))
-        teacher_parameters = parameter_count(teacher.hf_model)
-        longest_target = max(len(v.target_ids) for v in views)
-        del teacher, views
+        if child is None:
+            mark = time.perf_counter()
+            teacher = load_zoo_model(teacher_dir, device)
+            assert isinstance(teacher, TextLMAdaptor)
+            views = teacher_views(teacher, audio_format, teacher_items, system)
+            teacher_stats = train_teacher(teacher, views, cfg, progress)
+            with quiet_hf():
+                teacher.hf_model.save_pretrained(str(teacher_dir))
+            longest_target = max(len(v.target_ids) for v in views)
+            del teacher, views
+            timings["teacher_seconds"] = time.perf_counter() - mark
+        else:
+            teacher_stats, longest_target = child.wait()
+            timings["teacher_seconds"] = teacher_stats.seconds
+        teacher_parameters = parameter_count(load_zoo_model(teacher_dir, device).hf_model)
 
         mark = time.perf_counter()
         # Reload both from disk: the figures are those of the saved checkpoints, read as users read them.
-        student, teacher = _load(student_dir, device), _load(teacher_dir, device)
+        student, teacher = load_zoo_model(student_dir, device), load_zoo_model(teacher_dir, device)
         evaluation = ZooEvaluation(student, teacher, system, cfg.eval_batch_size, longest_target + 16,
                                    folder / "eval", progress)
         limit = cfg.eval_limit

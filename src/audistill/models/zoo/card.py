@@ -32,7 +32,9 @@ def render_card(zoo: dict[str, Any]) -> str:
         "",
         f"Built by `audistill zoo build --data {zoo['data']['folder']} --budget {zoo['budget']}` "
         f"(seed {c['seed']}, cache key `{zoo['key']}`) in {timings['total_seconds']:.0f} s on "
-        f"{zoo['threads']} torch thread(s); load average {load['start']:.2f} at the start, "
+        f"{zoo['threads']} torch thread(s) "
+        f"({'teacher and student side by side, half each' if zoo.get('parallel') else 'one at a time'}); "
+        f"load average {load['start']:.2f} at the start, "
         f"{load['end']:.2f} at the end (other work on the machine slows every figure below). "
         f"Gates: **{verdict}**.",
         "",

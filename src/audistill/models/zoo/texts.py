@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from audistill.data.example import Example
@@ -103,6 +104,33 @@ def teacher_examples(examples: Iterable[Example]) -> list[Example]:
         texts = dict.fromkeys([oracle_text(example.meta), heard_description(example.meta)])
         out.extend(replace(example, description=text) for text in texts)
     return out
+
+
+def text_only_examples(n: int, seed: int) -> list[Example]:
+    """`n` reasoning items drawn from synth's train generators without rendering audio (text only).
+
+    A text LLM has read far more text than any audio set holds; these items play that part for the
+    nano teacher. They come from the train split's pools (no held-out name, number or template, so
+    the test split's held-out content stays unseen) with their own seed, and carry no audio.
+    """
+    from audistill.data.formats import mmau_example
+    from audistill.synth.build import BY_NAME, DATASET, draft_reasoning
+    from audistill.synth.items import format_trace
+    from audistill.synth.plan import reasoning_jobs
+
+    examples = []
+    for job in reasoning_jobs("train", n, seed, "text-only", 16000, 5.0):
+        task, name, difficulty = job.group
+        draft, choices, used = draft_reasoning(job)
+        meta = {**draft.scene, "query": draft.query, "template": draft.template.id, "held_out": used}
+        row = {"id": f"text-only-{job.index:06d}", "audio_id": "", "question": draft.question,
+               "choices": choices, "answer": draft.answer, "dataset": DATASET, "task": task, "split": "train",
+               "category": BY_NAME[(task, name)].levels[difficulty].category, "sub-category": name,
+               "difficulty": difficulty, "meta": meta,
+               "reasoning": format_trace(draft.planning, caption(draft.scene), draft.steps, draft.summary,
+                                         draft.answer)}
+        examples.append(mmau_example(row, "text-only", Path(".")))
+    return examples
 
 
 def tokenizer_corpus(student_tasks: Iterable[StudentTask], teacher_items: Iterable[Example],
