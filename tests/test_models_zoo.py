@@ -26,7 +26,13 @@ from audistill.models.zoo.gates import GATES, exact_match
 from audistill.models.zoo.key import cache_key, code_version, data_hash
 from audistill.models.zoo.loop import length_batches, lr_factor
 from audistill.models.zoo.nets import mel_frames, sinusoids, student_model
-from audistill.models.zoo.texts import clip_tasks, heard_description, teacher_examples, unique_clips
+from audistill.models.zoo.texts import (
+    clip_tasks,
+    heard_description,
+    teacher_examples,
+    text_only_examples,
+    unique_clips,
+)
 from audistill.models.zoo.units import UnitVocabulary, acoustic_units
 from audistill.synth import SynthSettings, SynthSizes, generate
 from audistill.views import DESCRIBE_PROMPT, ViewBuilder
@@ -44,7 +50,8 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def zoo(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("zoo") / "zoo"
-    return build_zoo(synth_dir, out, budget="tiny", threads=1, show_progress=False)
+    # Two threads: the teacher trains in a child process beside the student, as on the demo machine.
+    return build_zoo(synth_dir, out, budget="tiny", threads=2, show_progress=False)
 
 
 # ---- the build ------------------------------------------------------------------------------------
@@ -102,9 +109,10 @@ def test_rerun_reuses_and_a_changed_config_rebuilds(zoo, synth_dir: Path, tmp_pa
 
 
 def test_same_seed_gives_the_same_weights(zoo, synth_dir: Path, tmp_path: Path) -> None:
+    """One model at a time (1 thread) gives the very bytes of the side-by-side build (2 threads)."""
     twin = build_zoo(synth_dir, tmp_path / "twin", budget="tiny", seed=0, threads=1, show_progress=False)
-    first = build_zoo(synth_dir, tmp_path / "first", budget="tiny", seed=0, threads=1, show_progress=False,
-                      force=True)
+    assert not twin.zoo["parallel"] and zoo.zoo["parallel"]
+    first = zoo
     for name in ("student", "teacher"):
         assert (twin.folder / name / "model.safetensors").read_bytes() == \
             (first.folder / name / "model.safetensors").read_bytes()
@@ -218,6 +226,18 @@ def test_clip_tasks_and_descriptions(synth_dir: Path) -> None:
     taught = teacher_examples(reasoning)
     assert {e.id for e in taught} == {e.id for e in reasoning} and len(taught) > len(reasoning)
     assert len(unique_clips(perception)) < len(perception)  # a speech clip has two perception items
+
+
+def test_text_only_teacher_items_keep_the_hold_out_and_repeat_by_seed(synth_dir: Path) -> None:
+    items = text_only_examples(60, seed=11)
+    assert len(items) == 60 and [e.question for e in items] == [e.question for e in text_only_examples(60, 11)]
+    assert [e.reasoning for e in items] != [e.reasoning for e in text_only_examples(60, 12)]
+    for example in items:
+        assert example.meta["held_out"] == []  # no held-out name, number or template: test stays unseen
+        trace = parse_trace(example.reasoning or "")
+        assert trace.caption == heard_description(example.meta) and trace.response == example.answer
+        assert example.answer in example.choices
+    assert {e.sub_category for e in items} == {e.sub_category for e in read_examples(synth_dir / "train.json")}
 
 
 def test_exact_match_normalises_case_and_punctuation() -> None:

@@ -49,6 +49,7 @@ from audistill.models.zoo.texts import (
     ZooDataError,
     clip_tasks,
     teacher_examples,
+    text_only_examples,
     tokenizer_corpus,
     unique_clips,
 )
@@ -247,7 +248,8 @@ def _build(splits: dict[str, list[Example]], cfg: ZooConfig, folder: Path, devic
     system = DEFAULT_SYSTEM_PROMPT
     clips = unique_clips(splits["perception_train"] + splits["train"])
     tasks = [task for clip in clips for task in clip_tasks(clip)]
-    teacher_items = teacher_examples(splits["train"])
+    text_only = text_only_examples(cfg.teacher_text_items, cfg.seed + 1_000_003)
+    teacher_items = teacher_examples(splits["train"] + text_only)
     tokenizer = build_tiny_tokenizer(None, vocab_size=cfg.vocab_size,
                                      corpus=tokenizer_corpus(tasks, teacher_items, system))
     student_dir, teacher_dir = folder / "student", folder / "teacher"

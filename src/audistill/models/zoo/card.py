@@ -94,12 +94,19 @@ def render_card(zoo: dict[str, Any]) -> str:
         "reasoning question or trace, so it hears well and reasons poorly, like the paper's base LALM. "
         "First the encoder alone learns to label its acoustic units with CTC (the emotion and words of "
         "speech, each sound event with its length and loudness, each note and the tempo of a melody, the "
-        "notes and quality of a triad); then the whole model learns the answers, the CTC term kept at "
-        f"weight {c['ctc_weight']:g}. The CTC head is dropped when the model is saved.",
+        "notes and quality of a triad); "
+        + ("then the encoder is frozen, every clip encoded once, and the projector and decoder learn the "
+           "answers from those states. " if c.get("freeze_encoder") else
+           f"then the whole model learns the answers, the CTC term kept at weight {c['ctc_weight']:g}. ")
+        + "The CTC head is dropped when the model is saved.",
         "",
         f"Teacher: {zoo['data']['teacher_items']} text items (each reasoning train item with its oracle "
-        "description and with its heard description): description + question + choices -> reasoning "
-        "trace -> response, through the same teacher view distillation uses.",
+        "description and with its heard description"
+        + (f", plus {c['teacher_text_items']} text-only items drawn from the benchmark's train generators "
+           "without audio, held-out names, numbers and templates excluded, standing in for the far larger "
+           "text a real text LLM has read" if c.get("teacher_text_items") else "")
+        + "): description + question + choices -> reasoning trace -> response, through the same teacher "
+        "view distillation uses.",
         "",
         *_phase_rows(zoo["training"]),
         "",

@@ -79,6 +79,12 @@ class ZooConfig:
     encoder: Phase = field(default_factory=lambda: Phase(steps=1200, batch_size=32, lr=3e-3))
     joint: Phase = field(default_factory=lambda: Phase(steps=500, batch_size=32, lr=2e-3))
     ctc_weight: float = 0.5
+    # True: after the CTC phase the encoder is frozen and each clip encoded once; the second phase then
+    # trains the projector and decoder only (no CTC term), about twice as many steps for the same time.
+    freeze_encoder: bool = False
+    # Extra text-only reasoning items for the teacher (synth's train generators, no audio rendered), each
+    # read with its oracle and its heard description like the data's own train items.
+    teacher_text_items: int = 0
     teacher_phase: Phase = field(default_factory=lambda: Phase(steps=500, batch_size=32, lr=3e-3))
     eval_batch_size: int = 64
     eval_limit: int | None = None  # dev items per evaluation set (None: all)

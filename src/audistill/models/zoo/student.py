@@ -22,7 +22,7 @@ from audistill.data.example import Example
 from audistill.models.adaptor import AudioStudentAdaptor
 from audistill.models.batch import IGNORE_INDEX
 from audistill.models.zoo.config import ZooConfig
-from audistill.models.zoo.encode import ctc_loss, encode_audio, student_logits, target_loss
+from audistill.models.zoo.encode import AudioStates, ctc_loss, encode_audio, student_logits, target_loss
 from audistill.models.zoo.loop import PhaseStats, length_batches, train_phase
 from audistill.models.zoo.texts import StudentTask
 from audistill.models.zoo.units import UnitVocabulary, acoustic_units
@@ -61,6 +61,7 @@ class AudioItem:
 
     view: StudentView
     units: list[int]
+    clip: str = ""  # the audio file: the key of its cached encoder states
 
 
 def _frames(batch_views: Sequence[StudentView]) -> tuple[Tensor, Tensor]:
@@ -81,6 +82,7 @@ class StudentTrainer:
         self.config = config
         self.builder = CachedViewBuilder(adaptor.tokenizer, adaptor.audio_format, system_prompt=system_prompt)
         self.units: UnitVocabulary | None = None
+        self.audio_states: dict[str, Tensor] = {}
         self.head: nn.Linear | None = None
 
     def prepare(self, clips: Sequence[Example], tasks: Sequence[StudentTask], progress: Any | None = None
@@ -94,13 +96,13 @@ class StudentTrainer:
         clip_items = []
         for clip in clips:
             clip_items.append(AudioItem(self.builder.student_view(clip, with_target=False),
-                                       self.units.encode(acoustic_units(clip.meta))))
+                                       self.units.encode(acoustic_units(clip.meta)), clip.audio))
             if progress is not None:
                 progress.advance(bar)
         task_items = []
         for task in tasks:
-            task_items.append(AudioItem(task_view(self.builder, task),
-                                       self.units.encode(acoustic_units(task.example.meta))))
+            units = self.units.encode(acoustic_units(task.example.meta))
+            task_items.append(AudioItem(task_view(self.builder, task), units, task.example.audio))
             if progress is not None:
                 progress.advance(bar)
         return clip_items, task_items
@@ -114,6 +116,33 @@ class StudentTrainer:
         audio = encode_audio(self.model, features.to(self.adaptor.device), frames.to(self.adaptor.device))
         loss = self._ctc(audio, [item.units for item in batch])
         return {"loss": loss, "ctc": loss.detach()}
+
+    @torch.no_grad()
+    def cache_audio_states(self, clip_items: Sequence[AudioItem], batch_size: int = 64) -> None:
+        """Encode every clip once with the (now frozen) encoder: the decoder phase reads these states."""
+        self.model.eval()
+        order = sorted(clip_items, key=lambda item: item.view.audio_tokens)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            features, frames = _frames([item.view for item in batch])
+            audio = encode_audio(self.model, features.to(self.adaptor.device), frames.to(self.adaptor.device))
+            for item, states, length in zip(batch, audio.states, audio.lengths.tolist(), strict=True):
+                self.audio_states[item.clip] = states[:length].clone()
+        self.model.train()
+
+    def _cached_audio(self, batch: Sequence[AudioItem]) -> AudioStates:
+        states = [self.audio_states[item.clip] for item in batch]
+        lengths = torch.tensor([len(s) for s in states], device=self.adaptor.device)
+        return AudioStates(nn.utils.rnn.pad_sequence(states, batch_first=True), lengths)
+
+    def decoder_step(self, batch: Sequence[AudioItem]) -> dict[str, Tensor]:
+        """Cross-entropy on the targets, the audio read from the cached states of the frozen encoder."""
+        collated = collate_students([item.view for item in batch], self.builder.student_pad_id,
+                                    self.adaptor.audio_format).to(self.adaptor.device)
+        audio = self._cached_audio(batch)
+        logits = student_logits(self.model, collated.input_ids, collated.attention_mask, audio)
+        ce = target_loss(logits, collated.labels)
+        return {"loss": ce, "ce": ce.detach()}
 
     def joint_step(self, batch: Sequence[AudioItem]) -> dict[str, Tensor]:
         fmt = self.adaptor.audio_format
@@ -141,8 +170,14 @@ class StudentTrainer:
         task_batches = length_batches(list(task_items), [len(t.view.input_ids) for t in task_items],
                                       cfg.joint.batch_size, cfg.seed + 4)
         torch.manual_seed(cfg.seed + 5)
-        joint_params = [*self.model.parameters(), *self.head.parameters()]
-        joint_stats = train_phase("student joint", cfg.joint, joint_params, task_batches, self.joint_step,
-                                  progress)
+        if cfg.freeze_encoder:
+            self.cache_audio_states(clip_items)
+            decoder_params = [p for name, p in self.model.named_parameters() if "audio_tower" not in name]
+            joint_stats = train_phase("student decoder", cfg.joint, decoder_params, task_batches,
+                                      self.decoder_step, progress)
+        else:
+            joint_params = [*self.model.parameters(), *self.head.parameters()]
+            joint_stats = train_phase("student joint", cfg.joint, joint_params, task_batches, self.joint_step,
+                                      progress)
         self.model.eval()
         return [encoder_stats, joint_stats]

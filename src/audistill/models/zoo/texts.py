@@ -118,7 +118,7 @@ def text_only_examples(n: int, seed: int) -> list[Example]:
     from audistill.synth.items import format_trace
     from audistill.synth.plan import reasoning_jobs
 
-    examples = []
+    examples: list[Example] = []
     for job in reasoning_jobs("train", n, seed, "text-only", 16000, 5.0):
         task, name, difficulty = job.group
         draft, choices, used = draft_reasoning(job)
