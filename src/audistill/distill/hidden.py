@@ -13,8 +13,9 @@ student (and the projections) only.
   teacher width (`LayerProjections`, one per layer pair).
 - logit_lens: each side's state through its own final norm and LM head, then a registered
   divergence (a `DivergenceSpec`: the top layer's, same temperature and masking) over the shared
-  vocabulary. Chunked over positions; each chunk is recomputed in backward
-  (torch.utils.checkpoint), so only [chunk, V] tensors ever exist, never [N, V] per layer.
+  vocabulary. All layer pairs share one chunked pass whose gradients are taken in the forward
+  (`audistill.distill.lens`): only [chunk, V] tensors ever exist, never [N, V] per layer, and
+  nothing is recomputed in backward.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
-from audistill.distill.output_losses import checkpoint_contexts, output_losses
+from audistill.distill.lens import lens_divergences
 from audistill.distill.projections import LayerProjections
-from audistill.distill.token_losses import DEFAULT_SPEC, DivergenceSpec, auto_chunk_size
+from audistill.distill.token_losses import DEFAULT_SPEC, DivergenceSpec
 
 if TYPE_CHECKING:
     from audistill.models.record import ForwardRecord
@@ -83,10 +83,6 @@ class HiddenComparisonEntry:
 
 
 _REGISTRY: dict[str, HiddenComparisonEntry] = {}
-
-# Assumed LM-head width for automatic chunking when neither side reveals its own (Qwen-sized).
-UNKNOWN_VOCAB = 152064
-
 
 def register_hidden_comparison(name: str, *, needs_projection: bool = False,
                                needs_lens: bool = False) -> Callable[[HiddenComparison], HiddenComparison]:
@@ -160,40 +156,17 @@ def projected_cosine(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerC
 @register_hidden_comparison("logit_lens", needs_lens=True)
 def logit_lens(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
     """Per position: T^2 * D(softmax(lens_T(h_T) / T) || softmax(lens_S(h_S) / T)), with
-    lens = lm_head(final_norm(.)) of each model and D, T, masking from ctx.spec."""
-    student_lens, teacher_lens, spec = ctx.student_lens, ctx.teacher_lens, ctx.spec
-    if student_lens is None or teacher_lens is None:
+    lens = lm_head(final_norm(.)) of each model and D, T, masking from ctx.spec (`lens.lens_divergences`)."""
+    student_lens, teacher_lens = _lenses(ctx)
+    (values,) = lens_divergences([student_hidden], [teacher_hidden], student_lens, teacher_lens, ctx.spec)
+    return values
+
+
+def _lenses(ctx: LayerContext) -> tuple[Lens, Lens]:
+    if ctx.student_lens is None or ctx.teacher_lens is None:
         raise ValueError("logit_lens: needs both models' final norm and LM head "
                          "(ctx.student_lens, ctx.teacher_lens)")
-    if student_hidden.shape[0] != teacher_hidden.shape[0]:
-        raise ValueError(f"logit_lens: {student_hidden.shape[0]} student positions but "
-                         f"{teacher_hidden.shape[0]} teacher positions")
-
-    def chunk_loss(student_chunk: Tensor, teacher_chunk: Tensor) -> Tensor:
-        with torch.no_grad():
-            teacher_logits = teacher_lens(teacher_chunk)
-        # Closed-form gradient, computed with the value (`output_losses`): no autograd graph over the
-        # [chunk, V] softmax tensors, which the checkpoint would otherwise rebuild in backward as well.
-        _, div = output_losses(student_lens(student_chunk), teacher_logits=teacher_logits, spec=spec)
-        assert div is not None
-        return div
-
-    teacher_hidden = teacher_hidden.detach()
-    keep_graph = torch.is_grad_enabled()
-    widths = [w for w in (spec.vocab_size, student_lens.width(), teacher_lens.width()) if w is not None]
-    vocab = min(widths) if widths else UNKNOWN_VOCAB
-    chunk = auto_chunk_size(spec.chunk_size, vocab, student_hidden.device)
-    pieces = []
-    for start in range(0, student_hidden.shape[0], chunk):
-        rows = slice(start, start + chunk)
-        if keep_graph:
-            pieces.append(checkpoint(chunk_loss, student_hidden[rows], teacher_hidden[rows],
-                                     use_reentrant=False, context_fn=checkpoint_contexts))
-        else:
-            pieces.append(chunk_loss(student_hidden[rows], teacher_hidden[rows]))
-    if not pieces:
-        return student_hidden.new_zeros(0, dtype=torch.float32)
-    return torch.cat(pieces)
+    return ctx.student_lens, ctx.teacher_lens
 
 
 def compare_layers(name: str, student_states: Sequence[Tensor], teacher_states: Sequence[Tensor],
@@ -206,11 +179,17 @@ def compare_layers(name: str, student_states: Sequence[Tensor], teacher_states: 
     embeddings), e.g. ForwardRecord.response_hidden or .audio_hidden.
     """
     entry = get_hidden_comparison(name)
-    results: dict[tuple[int, int], Tensor] = {}
     for s, t in pairs:
         for side, layer, states in (("student", s, student_states), ("teacher", t, teacher_states)):
             if not 1 <= layer < len(states):
                 raise ValueError(f"{name}: {side} layer {layer} out of range 1..{len(states) - 1}")
+    if entry.fn is logit_lens:  # every pair in one chunked pass over the LM heads
+        lenses = _lenses(LayerContext(student_lens=student_lens, teacher_lens=teacher_lens))
+        values = lens_divergences([student_states[s] for s, _ in pairs],
+                                  [teacher_states[t] for _, t in pairs], *lenses, spec)
+        return dict(zip(pairs, values, strict=True))
+    results: dict[tuple[int, int], Tensor] = {}
+    for s, t in pairs:
         ctx = LayerContext(s, t, projections, student_lens, teacher_lens, spec)
         results[(s, t)] = entry.fn(student_states[s], teacher_states[t], ctx)
     return results
