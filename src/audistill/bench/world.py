@@ -2,11 +2,22 @@
 
 Default models keep the paper's proportions where a 2-core CPU allows it: the textual teacher's decoder is
 about the student's size and a little deeper (Qwen3-8B, 36 layers, over Qwen2.5-Omni-7B, 28 layers), both
-share one output vocabulary of 32768 rows (Qwen pads to 152k) so that the vocabulary-bound losses weigh as
-they do in practice, and each example has an audio clip, a prompt and a reasoning target in roughly the
-token shares of audio-reasoning data (CoTA: a clip of several seconds, a trace of a few hundred tokens).
+share one output vocabulary, and each example has an audio clip, a prompt and a reasoning target in roughly
+the token shares of audio-reasoning data (CoTA: a clip of several seconds, a trace of a few hundred tokens).
 The data rows are written as our JSONL with real wav files and read back through `data.train`, so the
 variants go through exactly the loading, view and collation code a user's run does.
+
+Vocabulary against width. What the losses cost next to the model is set by the LM head's size against one
+decoder layer's: the logit lens runs the head (V x H) once per mapped layer at every target token, where
+the model runs one layer per layer at every token. Qwen2.5-Omni-7B has H = 3584, V = 152064 (V / H = 42)
+and layers of 18.1 H^2 weights (GQA with 4 key-value heads, MLP 5.3 H wide), so its head weighs 2.3
+layers. The tiny models (`audistill.models.tiny`) have layers of 9 H^2 (half the heads for keys and
+values, MLP 2 H wide), so the same 2.3 needs V = 21 H (`VOCAB_PER_HIDDEN`). A tiny model with Qwen's own
+V / H, or with a Qwen-sized vocabulary, would have a head worth 5 to 15 layers and overstate every
+vocabulary-bound cost (the lens, the top-layer divergence, TRL's full-sequence logits) several times; a
+smaller one would understate them. The attention's sequence-length term, relatively larger in tiny models
+(short rows of a narrow model), still makes the tiny SFT step somewhat heavier than the 7B's per weight,
+which flatters every ratio over SFT by a few percent.
 """
 
 from __future__ import annotations
@@ -51,12 +62,18 @@ class BenchShape:
         return asdict(self)
 
 
+# Output rows per hidden unit that give a tiny model's LM head the weight, in decoder layers, of
+# Qwen2.5-Omni-7B's (module notes).
+VOCAB_PER_HIDDEN = 21
+
 QUICK_SHAPE = BenchShape(student_hidden=256, student_layers=4, teacher_hidden=256, teacher_layers=5,
-                         heads=4, vocab=32768, encoder_dim=64, encoder_layers=2, audio_window_s=4,
-                         audio_seconds=3.0, target_words=27, description_words=15, batch_size=2, examples=8)
+                         heads=4, vocab=VOCAB_PER_HIDDEN * 256, encoder_dim=64, encoder_layers=2,
+                         audio_window_s=4, audio_seconds=3.0, target_words=27, description_words=15,
+                         batch_size=2, examples=8)
 FULL_SHAPE = BenchShape(student_hidden=384, student_layers=8, teacher_hidden=384, teacher_layers=10,
-                        heads=6, vocab=32768, encoder_dim=96, encoder_layers=2, audio_window_s=8,
-                        audio_seconds=8.0, target_words=90, description_words=40, batch_size=2, examples=16)
+                        heads=6, vocab=VOCAB_PER_HIDDEN * 384, encoder_dim=96, encoder_layers=2,
+                        audio_window_s=8, audio_seconds=8.0, target_words=90, description_words=40,
+                        batch_size=2, examples=16)
 
 
 @dataclass(frozen=True)
