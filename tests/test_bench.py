@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from audistill.bench.variants import (
     use_frozen_copy,
     variant_config,
 )
-from audistill.bench.world import BenchWorld
+from audistill.bench.world import QUICK_SHAPE, BenchWorld, build_models
 from audistill.cli import app
 from audistill.distill.sources import CachedTextualSource, TextualTeacherSource
 
@@ -257,3 +258,29 @@ def test_text_student_of_an_omni_thinker_equals_its_language_model(tmp_path):
         want = hf.lm_head(hf.model.language_model(input_ids=ids).last_hidden_state)
         got = text.model(input_ids=ids).logits
     torch.testing.assert_close(got, want)
+
+
+def _decoder_layer_weights(hidden: int, intermediate: int, heads: int, kv_heads: int) -> int:
+    head_dim = hidden // heads
+    return 2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim + 3 * hidden * intermediate
+
+
+def test_quick_students_head_weighs_what_a_7b_students_does_in_decoder_layers(tmp_path):
+    """The LM head's weights over one decoder layer's sets what the lens and every vocabulary-bound loss cost
+    next to the model: the quick preset's tiny student matches Qwen2.5-Omni-7B's (H 3584, MLP 18944, 28 heads
+    of which 4 key-value, V 152064) within 10 %."""
+    from audistill.models.load import load_adaptor
+
+    target = 152064 * 3584 / _decoder_layer_weights(3584, 18944, 28, 4)
+    assert target == pytest.approx(2.34, abs=0.01)
+    shape = QUICK_SHAPE
+    student_path, _ = build_models(tmp_path, replace(shape, teacher_layers=1, examples=1))
+    student = load_adaptor(str(student_path))
+    language_model = student.hf_model.model.language_model
+    head = sum(p.numel() for p in student.lm_head.parameters())
+    layer = sum(p.numel() for n, p in language_model.layers[0].named_parameters() if "norm" not in n
+                and not n.endswith("bias"))
+    assert head == shape.vocab * shape.student_hidden
+    assert head / layer == pytest.approx(target, rel=0.1)
+    # a Qwen-sized vocabulary on the same tiny decoder would weigh several times more
+    assert 32768 * shape.student_hidden / layer > 5 * target

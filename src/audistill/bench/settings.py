@@ -38,7 +38,7 @@ class BenchSettings:
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchSettings:
-        return replace(cls(shape=QUICK_SHAPE, rounds=4, preset="quick"), **changes)
+        return replace(cls(shape=QUICK_SHAPE, rounds=8, preset="quick"), **changes)
 
     @classmethod
     def default(cls, **changes: Any) -> BenchSettings:

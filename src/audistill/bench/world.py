@@ -18,6 +18,17 @@ vocabulary-bound cost (the lens, the top-layer divergence, TRL's full-sequence l
 smaller one would understate them. The attention's sequence-length term, relatively larger in tiny models
 (short rows of a narrow model), still makes the tiny SFT step somewhat heavier than the 7B's per weight,
 which flatters every ratio over SFT by a few percent.
+
+Audio encoder. Whisper-style encoders read a fixed window (30 s for the real students), so Qwen2.5-Omni's
+(32 layers, width 1280) costs the same forward for any clip: 1.9 TFLOP, 4 % (30 s clip) to 6 % (10 s clip,
+a 500-token trace) of the 7B's SFT step; the acoustic teacher runs it again. The tiny encoders are sized to
+that share (about 4 % of the tiny SFT step: width 128 x 4 layers over a 4 s window in the quick preset);
+a token-sized encoder would hide what the acoustic teacher's second encoder pass costs.
+
+Tokens. The quick examples (per example: 37 template tokens, 75 audio, about 55 question and template
+tokens, 121 target) give the target 42 % of the student's tokens; long CoTA traces give it more (60 % for
+a 10 s clip and a 500-token trace). Everything done per target token (the lens, the top-layer divergence)
+weighs that much less here than in such data, so the bench's lens share is, if anything, an understatement.
 """
 
 from __future__ import annotations
@@ -67,11 +78,11 @@ class BenchShape:
 VOCAB_PER_HIDDEN = 21
 
 QUICK_SHAPE = BenchShape(student_hidden=256, student_layers=4, teacher_hidden=256, teacher_layers=5,
-                         heads=4, vocab=VOCAB_PER_HIDDEN * 256, encoder_dim=64, encoder_layers=2,
+                         heads=4, vocab=VOCAB_PER_HIDDEN * 256, encoder_dim=128, encoder_layers=4,
                          audio_window_s=4, audio_seconds=3.0, target_words=27, description_words=15,
                          batch_size=2, examples=8)
 FULL_SHAPE = BenchShape(student_hidden=384, student_layers=8, teacher_hidden=384, teacher_layers=10,
-                        heads=6, vocab=VOCAB_PER_HIDDEN * 384, encoder_dim=96, encoder_layers=2,
+                        heads=6, vocab=VOCAB_PER_HIDDEN * 384, encoder_dim=256, encoder_layers=4,
                         audio_window_s=8, audio_seconds=8.0, target_words=90, description_words=40,
                         batch_size=2, examples=16)
 

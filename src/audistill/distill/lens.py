@@ -9,11 +9,14 @@ How: the student's states of every pair are stacked into one [P * N, H] matrix a
 norm (autograd: it is cheap and row-wise); the teacher's states likewise, without grad. Chunks of rows of
 that one matrix (so pairs share chunks and no chunk is half empty) go through the LM head, the teacher's
 lens and the closed-form divergence and logit gradient G of `output_losses`; G is pushed through the head
-at once: dL/dx = G W, dL/dW += G^T x, dL/db += sum G. Kept for backward: the [P * N, H] input gradient and
-one weight gradient, never a [chunk, V] tensor. Nothing is recomputed, so per row the student's head costs
-2HV FLOPs forward, 2HV for dL/dx and 2HV for dL/dW (only when the head trains), and the teacher's head 2H_TV
-once. Checkpointing each chunk instead (the previous method) paid 8HV + 4H_TV: its backward reran the
-student's head and the teacher's lens.
+at once: dL/dx = G W, dL/dW += G^T x, dL/db += sum G. Nothing is recomputed, so per row the student's head
+costs 2HV FLOPs forward, 2HV for dL/dx and 2HV for dL/dW (only when the head trains), and the teacher's
+head 2H_TV once. Checkpointing each chunk instead (the generic path below, which every head took before)
+costs 8HV + 4H_TV: its backward reruns the student's head and the teacher's lens. Measured on one CPU
+thread (JSD, H = 256, V = 32768, 4 pairs of 243 rows, forward + backward): 3.0 s against 6.3 s.
+
+Memory: the weight gradient is held in fp32 from the forward to the backward ([V, H]: 2.2 GB for
+Qwen2.5-Omni-7B's head), beside the [P * N, H] input gradient; no [chunk, V] tensor outlives its chunk.
 
 Backward: the stored gradients are those of the plain sum of all rows' values. Input gradients are then
 scaled row by row (exact for any incoming gradient). The weight gradient is a sum over rows, so it is
