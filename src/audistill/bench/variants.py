@@ -112,6 +112,7 @@ class FrozenCopySource(AcousticTeacherSource):
         self.form = "copy"
         self.student = frozen
         self.teacher = frozen
+        self.shared_encoder = None  # memory only: the copy runs its own encoder
 
 
 def use_frozen_copy(step: TrainerStep, cfg: RunConfig) -> None:
@@ -137,6 +138,8 @@ class AcousticForward:
     truncated: bool
 
     def step(self) -> None:
+        if self.source.shared_encoder is not None:
+            self.source.shared_encoder.clear()  # every timed forward runs the encoder
         if self.truncated:
             self.source.signals(self.batch)
             return

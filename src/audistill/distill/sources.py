@@ -11,7 +11,9 @@ under `torch.no_grad()`, asking the model only for what the active terms use.
 - `AcousticTeacherSource`: hidden states at the audio positions from the student as it was before
   training, either a frozen copy (`form: copy`) or, under LoRA, the student's own weights with the
   adapters disabled (`form: adapter`). It feeds only the tokens up to the batch's last audio token
-  (`stop_after_audio`): in a causal decoder those states do not depend on anything later.
+  (`stop_after_audio`): in a causal decoder those states do not depend on anything later. A frozen,
+  deterministic audio encoder runs once per micro-batch: the student's forward right after takes the
+  teacher's encoder output (`shared_encoder`).
 
 Cache key (what a cached signal depends on; `cache_key`):
 - teacher: `textual_teacher.path` as configured;
@@ -38,6 +40,7 @@ from torch import Tensor
 from audistill.config import ConfigError
 from audistill.distill.cache import CacheError, CacheKey, TeacherCacheReader, sha256_file
 from audistill.distill.hidden import Lens
+from audistill.distill.shared_encoder import share_frozen_encoder
 from audistill.distill.token_losses import DivergenceSpec, teacher_topk
 
 if TYPE_CHECKING:
@@ -180,6 +183,8 @@ class AcousticTeacherSource:
             self.teacher = student.frozen_copy()  # type: ignore[assignment]
         elif not student.has_adapter:
             raise ConfigError("acoustic_teacher.form: 'adapter' needs student.lora.enabled: true")
+        # A frozen, deterministic audio encoder runs once per micro-batch for both (`shared_encoder`).
+        self.shared_encoder = share_frozen_encoder(student, self.teacher)
 
     @contextlib.contextmanager
     def _model(self) -> Iterator[ModelAdaptor]:
@@ -197,7 +202,8 @@ class AcousticTeacherSource:
 
     @torch.no_grad()
     def signals(self, batch: PairBatch) -> AcousticSignal:
-        with self._model() as model:
+        sharing = self.shared_encoder
+        with self._model() as model, sharing.producing() if sharing is not None else contextlib.nullcontext():
             record = model.forward(batch.student, want_logits=False, want_hidden=False,
                                    want_audio_hidden=True, stop_after_audio=True)
         assert record.audio_hidden is not None
