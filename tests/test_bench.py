@@ -284,3 +284,24 @@ def test_quick_students_head_weighs_what_a_7b_students_does_in_decoder_layers(tm
     assert head / layer == pytest.approx(target, rel=0.1)
     # a Qwen-sized vocabulary on the same tiny decoder would weigh several times more
     assert 32768 * shape.student_hidden / layer > 5 * target
+
+
+@pytest.mark.slow
+def test_encoder_runs_once_per_trainer_step_and_in_every_timed_acoustic_forward(bench):
+    _, settings, world = bench
+    assert settings.workdir is not None
+    cfg = variant_config("full_cached", world, settings, settings.workdir)
+    cached = TrainerStep.prepare("full_cached", cfg)
+    source = cached.run.parts.acoustic
+    assert source is not None and source.teacher is not None and source.shared_encoder is not None
+    runs: list[int] = []
+    for adaptor in (cached.run.parts.student, source.teacher):
+        tower = adaptor.hf_model.get_submodule(adaptor.encoder_prefix)
+        tower.conv1.register_forward_hook(lambda *_: runs.append(1))
+    cached.step()
+    assert len(runs) == 1  # the student took the acoustic teacher's encoder output
+    truncated, full = acoustic_forwards(cached)
+    for forward in (truncated, full, full, truncated):  # never served from a stored output
+        before = len(runs)
+        forward.step()
+        assert len(runs) == before + 1, forward.name
