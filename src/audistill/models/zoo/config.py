@@ -1,9 +1,9 @@
 """What the zoo builds and how long it trains: network shapes, training phases, evaluation limits.
 
-Three budgets: `demo` (the demo's models, sized to about ten minutes on two idle CPU cores), `quick`
-(a smoke build in a minute or two, gates not expected to hold) and `tiny` (tests: a handful of steps).
-Step counts are fixed, never measured against the clock, so a build is the same for the same seed
-whatever else the machine is doing.
+Three budgets: `demo` (the demo's models: the longest, about 25 minutes on two idle CPU cores, student
+and teacher side by side), `quick` (a smoke build in a few minutes, gates not expected to hold) and
+`tiny` (tests: a handful of steps). Step counts are fixed, never measured against the clock, so a
+build is the same for the same seed whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -104,8 +104,21 @@ _TINY_STUDENT = StudentNet(hidden_size=32, num_layers=2, num_heads=2, num_kv_hea
                            encoder_dim=32, encoder_layers=1, encoder_heads=2, encoder_ffn=64, num_mel_bins=16)
 _TINY_TEACHER = TeacherNet(hidden_size=32, num_layers=3, num_heads=2, num_kv_heads=1, intermediate_size=64)
 
+# The demo's models. Measured on the demo data (2 cores shared with other work): a 3-layer width-160
+# encoder after 1200 CTC steps, frozen, and 1000 decoder steps gave WER 0.28, emotion UA 0.98, caption
+# accuracy 0.55 on dev; the teacher after 1200 steps of 16 (20k text-only items) 0.61 on dev reasoning
+# with oracle descriptions, its loss still falling. This budget trains both longer.
+DEMO = ZooConfig(
+    student=StudentNet(encoder_dim=160, encoder_layers=3, encoder_heads=4, encoder_ffn=640),
+    encoder=Phase(steps=1200, batch_size=32, lr=3e-3),
+    joint=Phase(steps=1500, batch_size=32, lr=2e-3),
+    freeze_encoder=True,
+    teacher_phase=Phase(steps=2400, batch_size=16, lr=3e-3, warmup_steps=100),
+    teacher_text_items=20000,
+)
+
 BUDGETS: dict[str, ZooConfig] = {
-    "demo": ZooConfig(),
+    "demo": DEMO,
     "quick": ZooConfig(
         encoder=Phase(steps=150, batch_size=32, lr=3e-3, warmup_steps=20),
         joint=Phase(steps=80, batch_size=32, lr=2e-3, warmup_steps=10),
