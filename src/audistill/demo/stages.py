@@ -1,7 +1,9 @@
 """Finished-stage markers, so that a rerun of the demo reuses synth, zoo, textualization and rows.
 
 A stage is finished when its folder holds `.stage.json` whose key equals the key of the stage's
-inputs (settings, upstream keys). A stage that was interrupted has no marker and is redone.
+inputs (settings, upstream keys). A stage that was interrupted has no marker and is redone; one that
+can pick up where it stopped (textualization's partial file) is started with `begin`, which keeps the
+folder when its `.stage-pending.json` names the same key.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from audistill.io import atomic_write_json
 
 MARKER = ".stage.json"
+PENDING = ".stage-pending.json"
 
 
 def stage_key(*parts: Any) -> str:
@@ -34,6 +37,21 @@ def is_done(folder: Path, key: str) -> bool:
 
 def mark_done(folder: Path, key: str, **info: Any) -> None:
     atomic_write_json(folder / MARKER, {"key": key, **info})
+    (folder / PENDING).unlink(missing_ok=True)
+
+
+def begin(folder: Path, key: str) -> bool:
+    """Start (or go on with) an unfinished stage: True when the folder holds the partial work of the same
+    key and is kept; otherwise it is emptied first."""
+    try:
+        pending = json.loads((folder / PENDING).read_text()).get("key")
+    except (OSError, json.JSONDecodeError):
+        pending = None
+    if pending == key and not (folder / MARKER).exists():
+        return True
+    fresh(folder)
+    atomic_write_json(folder / PENDING, {"key": key})
+    return False
 
 
 def fresh(folder: Path) -> Path:

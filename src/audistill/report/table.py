@@ -27,7 +27,8 @@ class SeedResult:
     reasoning: dict[str, Any]  # eval metrics.json of the reasoning test split
     perception: dict[str, Any] | None  # eval metrics.json of the perception test split
     train_metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl rows
-    seconds: float = 0.0
+    seconds: float = 0.0  # training + evaluation, wall
+    train_seconds: float = 0.0  # of which training (0 for an untrained row)
 
 
 @dataclass
