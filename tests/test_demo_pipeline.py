@@ -1,10 +1,12 @@
 """`audistill demo` end to end on its own tiny settings: every ladder row (the paper's and the extended
-ones) is trained, evaluated and reported, and a rerun reuses every finished stage."""
+ones) is trained, evaluated and reported, and a rerun with another seed reuses every finished stage."""
 
 from __future__ import annotations
 
 import io
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ def said(console: Console) -> str:
 
 
 @pytest.mark.slow
-def test_demo_trains_evaluates_and_reports_every_row_then_reuses_them(tmp_path: Path) -> None:
+def test_demo_trains_evaluates_and_reports_every_row_and_a_rerun_adds_a_seed(tmp_path: Path) -> None:
     settings = tiny_settings(tmp_path / "demo")
     console = Console(file=io.StringIO(), width=200)
     paths = run_demo(settings, console)
@@ -72,16 +74,24 @@ def test_demo_trains_evaluates_and_reports_every_row_then_reuses_them(tmp_path: 
         assert paths[figure].is_file() and f"figures/{paths[figure].name}" in markdown
     assert report["seconds"] > 0
 
-    # A rerun reuses the benchmark, the zoo, both textualizations and all nine rows: no row is redone.
+    # A rerun with a second seed and the paper's rows only reuses the benchmark, the zoo, the descriptions
+    # and every finished (row, seed 0): only seed 1 of the five trained rows is run.
     finished = {key: (settings.out / "rows" / key / "seed-0" / ".stage.json").stat().st_mtime_ns
                 for key in keys}
     again = Console(file=io.StringIO(), width=200)
-    run_demo(settings, again)
+    paths = run_demo(replace(settings, seeds=2, extended=False), again)
     log = said(again)
-    assert "benchmark: reusing" in log and "zoo: reusing" in log
-    assert "textualize (student): reusing" in log and "textualize (oracle): reusing" in log
-    assert log.count("(seed 0): reusing") == 9 and "): training" not in log
+    assert "benchmark: reusing" in log and "zoo: reusing" in log and "textualize (student): reusing" in log
+    assert "textualize (oracle)" not in log  # no row of the paper's ladder reads the oracle descriptions
+    assert log.count("(seed 0): reusing") == 6 and "5 (row, seed) job(s) to run" in log
     assert finished == {key: (settings.out / "rows" / key / "seed-0" / ".stage.json").stat().st_mtime_ns
                         for key in keys}
-    rerun = json.loads(paths["json"].read_text())
-    assert [r["avg"]["mean"] for r in rerun["rows"]] == [r["avg"]["mean"] for r in report["rows"]]
+    report = json.loads(paths["json"].read_text())
+    assert [row["key"] for row in report["rows"]] == keys[:6]
+    assert report["seeds"] == [0, 1]
+    for row in report["rows"]:
+        if row["key"] == "base":  # evaluated once: no interval
+            assert row["seeds"] == [0] and math.isnan(row["avg"]["ci95"])
+        else:
+            assert row["seeds"] == [0, 1] and math.isfinite(row["avg"]["ci95"])
+            assert (settings.out / "rows" / row["key"] / "seed-1" / "train" / "metrics.jsonl").is_file()

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from audistill.demo.describe import slices
 from audistill.demo.ladder import ladder, skip_step
+from audistill.demo.pipeline import StageTime, covered_seconds
 from audistill.demo.rows import row_key
 from audistill.demo.settings import DemoSettings
 from audistill.demo.stages import MARKER, PENDING, begin, fresh, is_done, mark_done, stage_key
@@ -82,3 +84,21 @@ def test_settings_refuse_nonsense() -> None:
         DemoSettings.quick(Path("x"), seeds=0)
     with pytest.raises(ValueError, match="eval_limit"):
         DemoSettings.quick(Path("x"), eval_limit=0)
+
+
+def test_describer_slices_keep_order_and_cover_every_example() -> None:
+    items = list(range(7))
+    assert slices(items, 2) == [[0, 1, 2, 3], [4, 5, 6]]  # type: ignore[arg-type]
+    assert slices(items, 3) == [[0, 1, 2], [3, 4], [5, 6]]  # type: ignore[arg-type]
+    assert slices(items[:1], 4) == [[0]]  # type: ignore[arg-type]
+    assert slices([], 2) == []
+
+
+def test_run_time_counts_side_by_side_rows_once() -> None:
+    times = [StageTime("synth", 0.0, 10.0, reused=True), StageTime("zoo", 10.0, 100.0, reused=True),
+             StageTime("a", 100.0, 160.0, reused=False, row=True),
+             StageTime("b", 100.0, 130.0, reused=False, row=True),  # beside a
+             StageTime("c", 130.0, 190.0, reused=False, row=True),  # beside the end of a
+             StageTime("later rerun", 1000.0, 1005.0, reused=False)]  # a gap is not counted
+    assert covered_seconds(times) == 190.0 + 5.0
+    assert covered_seconds([]) == 0.0

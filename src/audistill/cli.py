@@ -362,22 +362,31 @@ def demo(
     quick: Annotated[bool, typer.Option(help="Tiny settings: a smoke run of every stage (minutes).")] = False,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per row (mean and 95% CI).")] = 1,
     extended: Annotated[bool, typer.Option(help="Add the rows beyond the paper.")] = False,
-    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps per row (default: preset).")] = None,
-    eval_limit: Annotated[int | None, typer.Option(help="Evaluate only the first N items (debug).")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Optimizer steps per row (default: the "
+                                                              "preset's).")] = None,
+    eval_limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N items of each "
+                                                               "test split (debug).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Rows trained side by side, one torch thread "
+                                                            "each (default: one per core).")] = None,
 ) -> None:
     """Reproduce the paper's ablation ladder end to end: synth, zoo, textualize, train, eval, report.
+
+    A rerun with the same --out reuses every finished stage (benchmark, zoo, descriptions, rows).
 
     Example: audistill demo --seeds 3 --extended --out runs/demo
     """
     from audistill.demo.pipeline import DemoSettings, run_demo
 
     preset = DemoSettings.quick if quick else DemoSettings.default
-    changes: dict[str, object] = {"seeds": seeds, "extended": extended}
+    changes: dict[str, object] = {"seeds": seeds, "extended": extended, "workers": workers}
     if max_steps is not None:
         changes["max_steps"] = max_steps
     if eval_limit is not None:
         changes["eval_limit"] = eval_limit
-    run_demo(preset(out, **changes), console)
+    try:
+        run_demo(preset(out, **changes), console)
+    except (ConfigError, ValueError) as exc:
+        fail(str(exc))
 
 
 @app.command("bench")

@@ -8,15 +8,19 @@ including the ones an earlier invocation did.
 
 from __future__ import annotations
 
+import math
+import os
 import shlex
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 
+from audistill.demo.describe import ParallelDescriber
 from audistill.demo.ladder import ladder, skip_step
 from audistill.demo.rows import say
 from audistill.demo.runner import RowJob, available_cores, run_jobs, torch_threads
@@ -31,12 +35,33 @@ __all__ = ["DemoSettings", "run_demo"]
 
 @dataclass
 class StageTime:
-    """Compute time of one stage, measured by whichever invocation ran it."""
+    """When one stage ran (wall-clock, seconds since the epoch), whichever invocation ran it."""
 
     name: str
-    seconds: float
+    start: float
+    end: float
     reused: bool
     row: bool = False  # a (ladder row, seed), as opposed to synth, zoo or textualization
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    @classmethod
+    def of_marker(cls, name: str, folder: Path, reused: bool, row: bool = False) -> StageTime:
+        marker = read_marker(folder)
+        end = float(marker.get("finished", 0.0))
+        return cls(name, float(marker.get("started", end)), end, reused, row)
+
+
+def covered_seconds(times: Sequence[StageTime]) -> float:
+    """Wall-clock time covered by the stages' intervals: rows that ran side by side count once."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted((t.start, t.end) for t in times):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def synth_stage(settings: DemoSettings, console: Console) -> tuple[Path, str, StageTime]:
@@ -47,13 +72,15 @@ def synth_stage(settings: DemoSettings, console: Console) -> tuple[Path, str, St
     if settings.synth_sizes is not None:
         synth = replace(synth, sizes=settings.synth_sizes)
     key = stage_key("synth", synth)
+    name = "benchmark (synth)"
     if is_done(folder, key):
         say(console, f"benchmark: reusing {folder}")
-        return folder, key, StageTime("benchmark (synth)", float(read_marker(folder).get("seconds", 0)), True)
+        return folder, key, StageTime.of_marker(name, folder, reused=True)
     say(console, f"benchmark: audistill synth --size {settings.synth_size} -> {folder}")
+    started = time.time()
     result = generate(fresh(folder), synth)
-    mark_done(folder, key, seconds=result.seconds, counts=result.counts)
-    return folder, key, StageTime("benchmark (synth)", result.seconds, False)
+    mark_done(folder, key, started=started, finished=time.time(), counts=result.counts)
+    return folder, key, StageTime.of_marker(name, folder, reused=False)
 
 
 def zoo_stage(settings: DemoSettings, data: Path, data_key: str, console: Console
@@ -63,14 +90,19 @@ def zoo_stage(settings: DemoSettings, data: Path, data_key: str, console: Consol
 
     folder = settings.out / "zoo"
     say(console, f"zoo: nano student and textual teacher ({settings.zoo_budget} budget) -> {folder}")
-    started = time.perf_counter()
+    started = time.time()
     result = build_zoo(data, folder, budget=settings.zoo_budget, console=console)
-    seconds = float(result.zoo.get("timings", {}).get("total_seconds", time.perf_counter() - started))
+    if result.reused:
+        end = datetime.fromisoformat(str(result.zoo.get("built_at"))).timestamp()
+        seconds = float(result.zoo.get("timings", {}).get("total_seconds", 0.0))
+        span = StageTime("model zoo", end - seconds, end, reused=True)
+    else:
+        span = StageTime("model zoo", started, time.time(), reused=False)
     if not result.passed:
         failed = ", ".join(g["key"] for g in result.zoo.get("gates", []) if not g["passed"])
         say(console, f"[yellow]zoo: gates not met ({failed}); the ladder runs on these models anyway[/]")
     key = stage_key("zoo", data_key, result.key)
-    return result.student, result.teacher, key, StageTime("model zoo", seconds, result.reused)
+    return result.student, result.teacher, key, span
 
 
 def textualize_stage(settings: DemoSettings, data: Path, student: Path, zoo_key: str, mode: str,
@@ -86,16 +118,21 @@ def textualize_stage(settings: DemoSettings, data: Path, student: Path, zoo_key:
     name = f"textualize ({mode})"
     if is_done(folder, key):
         say(console, f"{name}: reusing {target}")
-        return target, StageTime(name, float(read_marker(folder).get("seconds", 0)), True)
+        return target, StageTime.of_marker(name, folder, reused=True)
     resumed = begin(folder, key)
     say(console, f"{name}: train split -> {target}" + (" (from its partial file)" if resumed else ""))
-    started = time.perf_counter()
-    with torch_threads(1):  # generation: one thread is fastest for the nano student (runner.py)
-        textualize_file(data / "train.json", target, mode=mode, batch_size=settings.eval_batch_size,
-                        model=student if mode.startswith("student") else None, console=console)
-    seconds = time.perf_counter() - started
-    mark_done(folder, key, seconds=seconds)
-    return target, StageTime(name, seconds, False)
+    started = time.time()
+    workers = settings.workers or available_cores()
+    if mode == "student" and workers > 1:
+        with ParallelDescriber(student, settings.eval_batch_size, workers) as describer:
+            textualize_file(data / "train.json", target, mode=mode, console=console, describer=describer,
+                            batch_size=settings.eval_batch_size * workers)
+    else:
+        with torch_threads(1):  # generation: one thread is fastest for the nano student (runner.py)
+            textualize_file(data / "train.json", target, mode=mode, batch_size=settings.eval_batch_size,
+                            model=student if mode.startswith("student") else None, console=console)
+    mark_done(folder, key, started=started, finished=time.time())
+    return target, StageTime.of_marker(name, folder, reused=False)
 
 
 def _student_layers(student: Path) -> int:
@@ -109,7 +146,8 @@ def _student_layers(student: Path) -> int:
 def run_demo(settings: DemoSettings, console: Console | None = None) -> dict[str, Path]:
     """Run every stage (reusing finished ones) and write the report; returns the report's paths."""
     console = console or Console()
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
+    load_start = os.getloadavg()[0]
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the demo draws its own progress; per-load bars only add noise
@@ -131,15 +169,19 @@ def run_demo(settings: DemoSettings, console: Console | None = None) -> dict[str
     for row in rows:
         per_seed = [result for job, (result, _) in zip(jobs, outcomes, strict=True) if job.row == row]
         results.append(RowResults(row.key, row.label, per_seed, row.beyond_paper))
-    times += [StageTime(job.name, result.seconds, reused, row=True)
-              for job, (result, reused) in zip(jobs, outcomes, strict=True)]
+    times += [StageTime.of_marker(job.name, job.folder, reused, row=True)
+              for job, (_, reused) in zip(jobs, outcomes, strict=True)]
     invocation = time.perf_counter() - started
-    total = invocation + sum(t.seconds for t in times if t.reused)
+    # This invocation's own interval covers the stages it ran (and its set-up and report); the reused
+    # stages add the time earlier invocations spent on them.
+    total = covered_seconds([*times, StageTime("this invocation", started_at, time.time(), reused=False)])
+    loads = (load_start, os.getloadavg()[0])
     info = RunInfo(command=_command(), seeds=list(range(settings.seeds)), seconds=total,
                    data_card=_card_summary(data / "CARD.md"), zoo_card=_zoo_card(settings.out / "zoo"),
-                   notes=_notes(settings, results, times, invocation, total), versions=package_versions())
+                   notes=_notes(settings, results, times, invocation, total, loads, workers),
+                   versions=package_versions())
     paths = write_report(results, settings.out, info)
-    say(console, f"report: {paths['md']} and {paths['html']} ({total / 60:.1f} min of compute, this "
+    say(console, f"report: {paths['md']} and {paths['html']} (run time {total / 60:.1f} min, this "
                  f"invocation {invocation / 60:.1f} min)")
     return paths
 
@@ -152,15 +194,18 @@ def _command() -> str:
 
 
 def _notes(settings: DemoSettings, rows: list[RowResults], times: list[StageTime], invocation: float,
-           total: float) -> list[str]:
+           total: float, loads: tuple[float, float], workers: int) -> list[str]:
     reused = [t for t in times if t.reused]
     per_row = "; ".join(f"{row.key} {_mean(s.seconds for s in row.seeds):.0f} s (train "
                         f"{_mean(s.train_seconds for s in row.seeds):.0f} s)" for row in rows)
     stages = "; ".join(f"{t.name} {t.seconds:.0f} s" for t in times if not t.row)
     return [
-        f"Run time: {total / 60:.1f} minutes of compute in all"
+        f"Run time: {total / 60:.1f} minutes, the wall-clock time the stages behind this report took "
+        f"({workers} row(s) side by side, counted once)"
         + (f"; this invocation took {invocation / 60:.1f} minutes and reused {len(reused)} finished stage(s) "
-           "timed by an earlier one" if reused else "") + ".",
+           "of an earlier one" if reused else "")
+        + f". Load average (1 min) at the start and end of this invocation: {loads[0]:.1f}, {loads[1]:.1f} "
+        f"on {available_cores()} core(s); other work on the machine slows every stage.",
         f"Stages: {stages}.",
         f"Per row (train + eval on both test splits, mean over seeds): {per_row}.",
         "Student: the zoo's nano Qwen2-Audio; textual teacher: the zoo's nano Qwen3 (see Models below). "

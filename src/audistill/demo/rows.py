@@ -36,11 +36,12 @@ def paper_config() -> Path:
 
 
 def row_config(settings: DemoSettings, row: LadderRow, seed: int, student: Path, teacher: Path,
-               train_file: Path, audio_root: Path, out_dir: Path) -> RunConfig:
-    """The paper's weights (configs/paper.yaml's objective) with nano-model training settings."""
+               train_file: Path, out_dir: Path) -> RunConfig:
+    """The paper's weights (configs/paper.yaml's objective) with nano-model training settings. The train
+    file's relative audio paths resolve against its own folder, as textualize_file wrote them."""
     overrides = [
         f"student.path={student}", "student.dtype=float32", f"textual_teacher.path={teacher}",
-        "textual_teacher.dtype=float32", f"data.train={train_file}", f"data.audio_root={audio_root}",
+        "textual_teacher.dtype=float32", f"data.train={train_file}",
         f"train.output_dir={out_dir}", f"train.seed={seed}", f"train.batch_size={settings.batch_size}",
         "train.grad_accum=1", f"train.lr={settings.lr}", "train.warmup_ratio=0.05",
         f"train.save_every={10**6}", "train.mixed_precision='no'", "train.log_every=1",
@@ -85,13 +86,13 @@ def row_stage(settings: DemoSettings, row: LadderRow, seed: int, student: Path, 
         say(console, f"{row.label} (seed {seed}): reusing {folder}")
         return load_seed_result(folder, seed), True
     fresh(folder)
-    cpu_start = time.process_time()
+    cpu_start, started = time.process_time(), time.time()
     start = time.perf_counter()
     model = student
     if row.trains:
         if train_file is None:
             raise ValueError(f"ladder row {row.key!r} trains but has no textualized training file")
-        cfg = row_config(settings, row, seed, student, teacher, train_file, data, folder / "train")
+        cfg = row_config(settings, row, seed, student, teacher, train_file, folder / "train")
         say(console, f"{row.label} (seed {seed}): training")
         from audistill.train import run_distillation
 
@@ -103,7 +104,7 @@ def row_stage(settings: DemoSettings, row: LadderRow, seed: int, student: Path, 
     times = {"seconds": seconds, "train_seconds": train_seconds, "eval_seconds": seconds - train_seconds,
              "cpu_seconds": time.process_time() - cpu_start}
     atomic_write_json(folder / RESULT_FILE, {"row": row.key, "seed": seed, "model": str(model), **times})
-    mark_done(folder, key, **times)
+    mark_done(folder, key, started=started, finished=time.time(), **times)
     say(console, f"{row.label} (seed {seed}): done in {seconds:.0f} s (train {train_seconds:.0f} s, "
                  f"eval {seconds - train_seconds:.0f} s)")
     return load_seed_result(folder, seed), False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from audistill.demo.ladder import LadderRow
 from audistill.demo.rows import row_folder, row_key, row_stage, say
 from audistill.demo.settings import DemoSettings
-from audistill.demo.stages import MARKER, fresh, is_done
+from audistill.demo.stages import MARKER, is_done
 from audistill.report.table import SeedResult
 
 
@@ -94,9 +95,12 @@ def run_jobs(jobs: Sequence[RowJob], workers: int, console: Console) -> list[tup
                 results[index] = row_stage(job.settings, job.row, job.seed, job.student, job.teacher,
                                            job.train_file, job.data, job.upstream_key, console)
     elif todo:
-        for index in todo:
-            fresh(jobs[index].folder)  # no stale files of an earlier run in the progress display
-        results.update(_in_workers({index: jobs[index] for index in todo}, workers, console))
+        for index in todo:  # no stale files of an earlier run in the progress display
+            shutil.rmtree(jobs[index].folder, ignore_errors=True)
+        # Longest first, so that no worker starts a long row while the other sits idle at the end: rows
+        # further down the ladder have more loss terms (cost more per step); the base row only evaluates.
+        order = sorted(todo, key=lambda index: (jobs[index].row.trains, index), reverse=True)
+        results.update(_in_workers({index: jobs[index] for index in order}, workers, console))
     return [results[index] for index in range(len(jobs))]
 
 
@@ -108,8 +112,8 @@ def _in_workers(jobs: dict[int, RowJob], workers: int, console: Console
                         TextColumn("{task.fields[phase]}"), TimeElapsedColumn(), console=console)
     results: dict[int, tuple[SeedResult, bool]] = {}
     with progress, ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        bars = {index: progress.add_task(job.name, total=None, phase="queued", start=False)
-                for index, job in jobs.items()}
+        bars = {index: progress.add_task(jobs[index].name, total=None, phase="queued", start=False)
+                for index in sorted(jobs)}  # the ladder's order; the jobs are submitted in `jobs`' order
         futures: dict[Future[SeedResult], int] = {pool.submit(run_in_worker, job): index
                                                   for index, job in jobs.items()}
         pending = set(futures)
@@ -147,20 +151,23 @@ def run_in_worker(job: RowJob) -> SeedResult:
 
 
 def _show(progress: Progress, bar: TaskID, job: RowJob) -> None:
-    """The job's phase and step count, read from the files it has written so far."""
+    """The job's phase and progress (optimizer steps, then one unit per evaluated split), read from the
+    files it has written so far; nothing until the worker has started it (made its folder)."""
     folder = job.folder
     train = folder / "train"
     if not folder.is_dir():
         return
-    total = _total_steps(train / "run.json") if job.row.trains else 0
-    done = _lines(train / "metrics.jsonl")
+    steps = _total_steps(train / "run.json") if job.row.trains else 0
+    evaluated = sum((folder / "eval" / split / "metrics.json").is_file() for split in ("test", "perception"))
+    total = None if steps is None else steps + 2
+    done = _lines(train / "metrics.jsonl") + evaluated
     if (folder / MARKER).is_file():
         phase = "done"
-    elif (folder / "eval" / "test" / "metrics.json").is_file():
+    elif evaluated:
         phase = "evaluating perception/test"
     elif not job.row.trains or (train / "final").is_dir():
         phase = "evaluating test"
-    elif total is not None:
+    elif steps is not None:
         phase = "training"
     else:
         phase = "loading"
