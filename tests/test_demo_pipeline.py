@@ -14,6 +14,7 @@ from rich.console import Console
 
 from audistill.demo.ladder import ladder
 from audistill.demo.pipeline import run_demo
+from audistill.demo.runner import RowJob, run_jobs
 from audistill.demo.settings import DemoSettings
 from audistill.synth import SynthSizes
 
@@ -95,3 +96,16 @@ def test_demo_trains_evaluates_and_reports_every_row_and_a_rerun_adds_a_seed(tmp
         else:
             assert row["seeds"] == [0, 1] and math.isfinite(row["avg"]["ci95"])
             assert (settings.out / "rows" / row["key"] / "seed-1" / "train" / "metrics.jsonl").is_file()
+
+
+def test_a_failing_row_names_itself_and_its_log_which_holds_the_traceback(tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path / "demo")
+    base = ladder(2, extended=False)[0]
+    missing = tmp_path / "no-such-student"
+    jobs = [RowJob(settings, base, 0, missing, missing, None, tmp_path / "data", "zoo"),
+            RowJob(settings, base, 1, missing, missing, None, tmp_path / "data", "zoo")]
+    with pytest.raises(RuntimeError, match=r"base student \(no training\) \(seed \d\) failed") as caught:
+        run_jobs(jobs, workers=2, console=Console(file=io.StringIO()))
+    log = Path(str(caught.value).rsplit("its log: ", 1)[1])
+    assert log.name in ("seed-0.log", "seed-1.log") and "Traceback" in log.read_text()
+    assert not (jobs[0].folder / ".stage.json").exists()  # nothing was marked finished

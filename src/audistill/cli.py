@@ -385,7 +385,7 @@ def demo(
         changes["eval_limit"] = eval_limit
     try:
         run_demo(preset(out, **changes), console)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, RuntimeError) as exc:
         fail(str(exc))
 
 

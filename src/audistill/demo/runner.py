@@ -17,6 +17,7 @@ import contextlib
 import multiprocessing
 import os
 import shutil
+import traceback
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -145,8 +146,12 @@ def run_in_worker(job: RowJob) -> SeedResult:
     job.log.parent.mkdir(parents=True, exist_ok=True)
     with job.log.open("w", encoding="utf-8") as handle, torch_threads(1):
         console = Console(file=handle, width=120, force_terminal=False)
-        result, _ = row_stage(job.settings, job.row, job.seed, job.student, job.teacher, job.train_file,
-                              job.data, job.upstream_key, console, show_progress=False)
+        try:
+            result, _ = row_stage(job.settings, job.row, job.seed, job.student, job.teacher, job.train_file,
+                                  job.data, job.upstream_key, console, show_progress=False)
+        except BaseException:
+            handle.write(traceback.format_exc())  # the parent names this log in its error
+            raise
     return result
 
 
