@@ -230,14 +230,16 @@ def test_clip_tasks_and_descriptions(synth_dir: Path) -> None:
 
 def test_text_only_teacher_items_keep_the_hold_out_and_repeat_by_seed(synth_dir: Path) -> None:
     items = text_only_examples(60, seed=11)
-    assert len(items) == 60 and [e.question for e in items] == [e.question for e in text_only_examples(60, 11)]
+    again = text_only_examples(60, 11)
+    assert len(items) == 60 and [e.question for e in items] == [e.question for e in again]
     assert [e.reasoning for e in items] != [e.reasoning for e in text_only_examples(60, 12)]
     for example in items:
         assert example.meta["held_out"] == []  # no held-out name, number or template: test stays unseen
         trace = parse_trace(example.reasoning or "")
         assert trace.caption == heard_description(example.meta) and trace.response == example.answer
         assert example.answer in example.choices
-    assert {e.sub_category for e in items} == {e.sub_category for e in read_examples(synth_dir / "train.json")}
+    train = read_examples(synth_dir / "train.json")
+    assert {e.sub_category for e in items} == {e.sub_category for e in train}
 
 
 def test_exact_match_normalises_case_and_punctuation() -> None:
