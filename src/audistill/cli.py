@@ -428,8 +428,8 @@ def zoo_build(
         "--data", help="A benchmark folder made by `audistill synth`.")] = Path("data/synth"),
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for student/, teacher/, zoo.json, ZOO.md.")] = Path("runs/zoo"),
-    budget: Annotated[str, typer.Option("--budget", help="demo (the demo's models, about 25 minutes on two "
-                                        "idle cores), quick (a smoke build) or tiny (tests).")] = "demo",
+    budget: Annotated[str, typer.Option("--budget", help="demo (the demo's models, about an hour on two "
+                                        "cores), quick (a smoke build) or tiny (tests).")] = "demo",
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and data order.")] = 0,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Torch threads for training "
                                                 "(default: every core).")] = None,

@@ -1,9 +1,10 @@
 """What the zoo builds and how long it trains: network shapes, training phases, evaluation limits.
 
-Three budgets: `demo` (the demo's models: the longest, about 25 minutes on two idle CPU cores, student
-and teacher side by side), `quick` (a smoke build in a few minutes, gates not expected to hold) and
-`tiny` (tests: a handful of steps). Step counts are fixed, never measured against the clock, so a
-build is the same for the same seed whatever else the machine is doing.
+Three budgets: `demo` (the demo's models: the longest; its recorded build took 56 minutes on the two
+cores here under other load, the teacher's 2,400 steps being the longest part), `quick` (a smoke
+build in a few minutes, gates not expected to hold) and `tiny` (tests: a handful of steps). Step
+counts are fixed, never measured against the clock, so a build is the same for the same seed
+whatever else the machine is doing.
 """
 
 from __future__ import annotations
