@@ -273,7 +273,7 @@ def test_tiny_config_replace_keeps_hash_stable() -> None:
 
 
 def test_textualize_student_mode_with_the_zoo_student(zoo, synth_dir: Path, tmp_path: Path) -> None:
-    from audistill.models.zoo.build import torch_threads
+    from audistill.runtime import torch_threads
     from audistill.textualize import textualize_file
 
     with torch_threads(1):

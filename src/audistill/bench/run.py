@@ -38,33 +38,9 @@ from audistill.bench.variants import (
 )
 from audistill.bench.world import BenchWorld, build_world
 from audistill.io import atomic_write_json
-from audistill.models.checkpoint import quiet_transformers
+from audistill.models.checkpoint import quiet_hf
+from audistill.runtime import torch_threads
 from audistill.train.loop import release_run
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """No transformers chatter or per-file progress bars while models are written and loaded."""
-    from transformers.utils import logging as hf_logging
-
-    shown = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        with quiet_transformers():
-            yield
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
-
-
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -127,7 +103,7 @@ def run_bench(settings: BenchSettings, out: Path | None = None, console: Console
     """Run every measurement of `settings`; write the JSON record to `out` (atomically) when given and
     print the tables on `console` when given. Returns the record."""
     load_start = os.getloadavg()
-    with _threads(settings.threads), _workdir(settings) as workdir:
+    with torch_threads(settings.threads), _workdir(settings) as workdir:
         rounds = settings.warmup + settings.rounds
         steps_per_round = len(TIMED) + 4
         total = 3 + rounds * (steps_per_round - 1) + steps_per_round + len(MEMORY)
@@ -146,12 +122,12 @@ def run_bench(settings: BenchSettings, out: Path | None = None, console: Console
 
 def _measure(settings: BenchSettings, workdir: Path, phases: _Phases) -> dict[str, Any]:
     phases.phase("models and data")
-    with _quiet():
+    with quiet_hf():
         world = build_world(workdir, settings.shape, settings.student, settings.teacher)
     phases.tick()
     phases.phase("teacher caches")
     ks = tuple(sorted({32, *settings.cache_ks}))
-    with _quiet():
+    with quiet_hf():
         sizes = build_caches(variant_config("full_online", world, settings, workdir), ks,
                              {k: cache_folder(workdir, k) for k in ks})
     phases.tick()
@@ -187,7 +163,7 @@ def _measure(settings: BenchSettings, workdir: Path, phases: _Phases) -> dict[st
 def _prepare(world: BenchWorld, settings: BenchSettings, workdir: Path
              ) -> tuple[dict[str, TrainerStep], list[Step], torch.device, dict[str, Any]]:
     timed: dict[str, TrainerStep] = {}
-    with _quiet():
+    with quiet_hf():
         for name in TIMED:
             timed[name] = TrainerStep.prepare(name, variant_config(name, world, settings, workdir))
         online = timed["full_online"]

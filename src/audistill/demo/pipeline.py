@@ -23,12 +23,13 @@ from rich.console import Console
 from audistill.demo.describe import ParallelDescriber
 from audistill.demo.ladder import ladder, skip_step
 from audistill.demo.rows import say
-from audistill.demo.runner import RowJob, available_cores, run_jobs, torch_threads
+from audistill.demo.runner import RowJob, run_jobs
 from audistill.demo.settings import DemoSettings
 from audistill.demo.stages import begin, fresh, is_done, mark_done, read_marker, stage_key
 from audistill.report.render import RunInfo, write_report
 from audistill.report.table import RowResults
 from audistill.run_record import package_versions
+from audistill.runtime import available_cores, torch_threads
 
 __all__ = ["DemoSettings", "run_demo"]
 

@@ -13,12 +13,10 @@ each worker's own messages go to `rows/<row>/seed-<n>.log`.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
 import shutil
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from audistill.demo.rows import row_folder, row_key, row_stage, say
 from audistill.demo.settings import DemoSettings
 from audistill.demo.stages import MARKER, is_done
 from audistill.report.table import SeedResult
+from audistill.runtime import torch_threads
 
 
 @dataclass(frozen=True)
@@ -57,22 +56,6 @@ class RowJob:
     @property
     def name(self) -> str:
         return f"{self.row.key} seed {self.seed}"
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def run_jobs(jobs: Sequence[RowJob], workers: int, console: Console) -> list[tuple[SeedResult, bool]]:

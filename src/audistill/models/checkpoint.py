@@ -125,3 +125,18 @@ def quiet_transformers() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+@contextlib.contextmanager
+def quiet_hf() -> Iterator[None]:
+    """`quiet_transformers` plus no per-file progress bars (for callers that draw their own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with quiet_transformers():
+            yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

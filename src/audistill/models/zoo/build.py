@@ -19,13 +19,11 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -33,7 +31,7 @@ from audistill.data.example import Example
 from audistill.data.validate import load_dataset
 from audistill.io import atomic_write_json, atomic_write_text
 from audistill.models.adaptor import AudioStudentAdaptor, TextLMAdaptor
-from audistill.models.checkpoint import quiet_transformers
+from audistill.models.checkpoint import quiet_hf
 from audistill.models.load import load_adaptor
 from audistill.models.tiny import build_tiny_tokenizer
 from audistill.models.zoo.card import render_card
@@ -54,6 +52,7 @@ from audistill.models.zoo.texts import (
     unique_clips,
 )
 from audistill.run_record import package_versions
+from audistill.runtime import available_cores, torch_threads
 from audistill.views import DEFAULT_SYSTEM_PROMPT
 
 DATA_FILES: dict[str, str] = {
@@ -114,22 +113,6 @@ def _reusable(folder: Path, key: str) -> dict[str, Any] | None:
     return zoo
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[int]:
-    """Use `threads` torch threads (default: every core this process may run on), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads or available_cores()))
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
 def _progress(console: Console | None, show: bool) -> Progress | None:
     if not show:
         return None
@@ -156,21 +139,6 @@ def _check_out(out: Path) -> None:
 
 def _phase_json(stats: PhaseStats, batch_size: int, lr: float) -> dict[str, Any]:
     return {**stats.to_json(), "batch_size": batch_size, "lr": lr}
-
-
-@contextlib.contextmanager
-def quiet_hf() -> Iterator[None]:
-    """No transformers warnings or per-file progress bars (the zoo shows its own progress)."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        with quiet_transformers():
-            yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def load_zoo_model(path: Path, device: str) -> Any:

@@ -60,7 +60,8 @@ def _teacher_main(job: TeacherJob, channel: Any) -> None:
         import torch
 
         from audistill.models.adaptor import TextLMAdaptor
-        from audistill.models.zoo.build import load_zoo_model, quiet_hf
+        from audistill.models.checkpoint import quiet_hf
+        from audistill.models.zoo.build import load_zoo_model
         from audistill.models.zoo.teacher import teacher_views, train_teacher
 
         torch.set_num_threads(job.threads)
