@@ -19,6 +19,7 @@ from audistill.bench.settings import BenchSettings
 from audistill.bench.timing import Timings
 from audistill.bench.trl_gkd import text_student, trl_available
 from audistill.bench.variants import (
+    TIMED,
     TrainerStep,
     acoustic_forwards,
     count_forward_calls,
@@ -62,7 +63,7 @@ def test_json_has_every_figure_as_a_number(bench):
     for name, stats in result["steps"].items():
         assert finite(stats["flops"]) and stats["flops"] > 0, name
         assert finite(stats["flop_per_s"]) and stats["flop_per_s"] > 0, name
-        timed = 4 * settings.rounds if name == "sft" else settings.rounds  # SFT: around three variants
+        timed = len(TIMED) * settings.rounds if name == "sft" else settings.rounds  # SFT: around the others
         assert stats["steps_timed"] == timed == len(stats["samples_s"]), name
     assert result["flops_per_step"]["sft"] == result["steps"]["sft"]["flops"]
     assert set(result["goals"]) == {g.key for g in GOALS}
@@ -74,11 +75,12 @@ def test_ratios_to_sft_come_from_the_neighbouring_sft_steps(bench):
     result, settings, _ = bench
     steps = result["steps"]
     for name, key in (("full_online", "ratio_full_online"), ("full_cached", "ratio_full_cached"),
-                      ("full_online_projected", "ratio_full_online_projected")):
+                      ("full_online_projected", "ratio_full_online_projected"),
+                      ("full_online_exact_lens", "ratio_full_online_exact_lens")):
         assert len(steps[name]["x_sft_samples"]) == settings.rounds
         assert result[key] == pytest.approx(statistics.median(steps[name]["x_sft_samples"]))
-    # ref, a, ref, b, ref, c, ref: four SFT steps per round around the three variants
-    assert len(steps["sft"]["samples_s"]) == 4 * settings.rounds
+    # ref, a, ref, b, ref, ..., ref: one more SFT step per round than the variants around it
+    assert len(steps["sft"]["samples_s"]) == len(TIMED) * settings.rounds
     per_round = [a / b for a, b in zip(steps["acoustic_truncated"]["samples_s"],
                                        steps["acoustic_full"]["samples_s"], strict=True)]
     assert result["acoustic_truncation_saving"] == pytest.approx(1 - statistics.median(per_round))
@@ -89,8 +91,12 @@ def test_ratios_to_sft_come_from_the_neighbouring_sft_steps(bench):
 @pytest.mark.slow
 def test_flop_counts_follow_what_each_variant_runs(bench):
     flops = bench[0]["flops_per_step"]
-    # teachers and layer terms add work; the logit lens (an LM head per layer) the most
-    assert flops["sft"] < flops["full_cached"] < flops["full_online_projected"] < flops["full_online"]
+    # teachers and layer terms add work; the full-vocabulary logit lens (an LM head per layer) the most
+    assert flops["sft"] < flops["full_cached"] < flops["full_online"] < flops["full_online_exact_lens"]
+    assert flops["full_online_projected"] < flops["full_online_exact_lens"]
+    # the top-32 lens multiplies 32 of the head's rows per position where the exact one multiplies all
+    lens_share = flops["full_online"] - flops["full_online_projected"]
+    assert abs(lens_share) < 0.1 * (flops["full_online_exact_lens"] - flops["full_online"])
     assert flops["acoustic_truncated"] < flops["acoustic_full"]  # fewer tokens
     if "trl_gkd" in flops:  # TRL's logits at every position, not only the targets
         assert flops["ours_text_jsd"] < flops["trl_gkd"]

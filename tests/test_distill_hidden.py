@@ -27,7 +27,9 @@ TEACHER = torch.tensor([[1.0, 0.0], [-3.0, -4.0]])
 
 
 def test_registry() -> None:
-    assert hidden_comparison_names() == ["cosine", "logit_lens", "mse", "projected_cosine", "projected_mse"]
+    assert hidden_comparison_names() == ["cosine", "logit_lens", "logit_lens_topk", "mse", "projected_cosine",
+                                         "projected_mse"]
+    assert get_hidden_comparison("logit_lens_topk").needs_support
     assert get_hidden_comparison("projected_mse").needs_projection
     assert get_hidden_comparison("logit_lens").needs_lens
     assert not get_hidden_comparison("mse").needs_projection

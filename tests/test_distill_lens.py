@@ -215,7 +215,8 @@ def test_the_paper_objective_with_real_heads_equals_plain_autograd() -> None:
     fused pass equal those of the generic path (autograd through each checkpointed chunk)."""
     student, teacher = lenses(student_width=6, teacher_width=4, student_vocab=12, teacher_vocab=12,
                               bias=False)
-    cfg = load_config(None, ["acoustic_teacher.enabled=false", "textual_teacher.chunk_size=3"])
+    cfg = load_config(None, ["acoustic_teacher.enabled=false", "textual_teacher.chunk_size=3",
+                             "textual_teacher.layers.compare=logit_lens"])
     objective = JointObjective(cfg, Geometry(4, 6, 12, 5, 4, 12))
     assert objective.text_compare == "logit_lens" and len(objective.text_pairs) == 4
     torch.manual_seed(3)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 LayerStrategy = Literal["none", "top", "proportional", "skip", "all", "pairs"]
-LayerCompare = Literal["logit_lens", "projected_mse", "projected_cosine", "mse", "cosine"]
+LayerCompare = Literal["logit_lens_topk", "logit_lens", "projected_mse", "projected_cosine", "mse", "cosine"]
 DataFormat = Literal["auto", "jsonl", "mmau", "cota"]
 
 
@@ -89,12 +89,19 @@ class LayerDistillConfig(_Section):
         description="Explicit (student layer, teacher layer) pairs for strategy 'pairs'.",
     )
     compare: LayerCompare = Field(
-        "logit_lens",
-        description="How a student layer is compared with its teacher layer: logit_lens (each "
-        "side's hidden state through its own final norm and LM head, then the top-layer "
-        "divergence over the shared vocabulary), projected_mse / projected_cosine (learned linear "
-        "map from student width to teacher width), mse / cosine (equal widths only). Paper: not "
-        "stated.",
+        "logit_lens_topk",
+        description="How a student layer is compared with its teacher layer: logit_lens_topk (each "
+        "side's hidden state through its own final norm and LM head, then the top-layer divergence "
+        "over the textual teacher's top lens_top_k tokens of that position, renormalised there; "
+        "textual layers only), logit_lens (the same over the whole shared vocabulary: exact, but the "
+        "full head at every mapped layer costs about as much as the SFT step), projected_mse / "
+        "projected_cosine (learned linear map from student width to teacher width), mse / cosine "
+        "(equal widths only). Default logit_lens_topk (paper: not stated).",
+    )
+    lens_top_k: int = Field(
+        32, ge=1, description="Tokens per position that logit_lens_topk compares: the textual "
+        "teacher's top-k at its top layer (the whole vocabulary when it is smaller). Default 32, the "
+        "k the teacher cache keeps (textual_teacher.cache_k).",
     )
     weight: float = Field(
         0.05, ge=0, description="Weight of the layer terms relative to the top-layer term. "

@@ -10,7 +10,8 @@ from rich.table import Table
 
 STEP_LABELS: dict[str, str] = {
     "sft": "SFT",
-    "full_online": "full, online, logit-lens layers",
+    "full_online": "full, online, top-32 lens layers",
+    "full_online_exact_lens": "full, online, full-vocab lens",
     "full_online_projected": "full, online, projected layers",
     "full_cached": "full, text teacher cached",
     "acoustic_truncated": "acoustic teacher fwd, cut",
@@ -88,6 +89,7 @@ def goals_table(result: dict[str, Any]) -> Table:
         holds = "missing" if check["met"] is None else ("yes" if check["met"] else "NO")
         table.add_row(goal.label, shown, f"<= {goal.limit:g}", holds)
     extra = [
+        ("full online, full-vocab lens / SFT time", result.get("ratio_full_online_exact_lens")),
         ("full online projected / SFT time", result.get("ratio_full_online_projected")),
         ("peak mem frozen copy / LoRA SFT", result.get("peak_mem_ratio_acoustic_copy")),
         ("acoustic fwd time saved by cut", result.get("acoustic_truncation_saving")),

@@ -1,14 +1,15 @@
 """The measured steps. Each is a real run's configuration driven through the trainer's own step.
 
 Every variant is the paper's objective (the RunConfig defaults: L = L_txt + 0.05 L_ac + 0.5 L_sft,
-layer-wise logit-lens text KD, acoustic MSE on all layers) with a few overrides, prepared by
-`audistill.train.loop.prepare_run` and stepped by `optimizer_step`: data loading, views, collation,
-teacher signals, student forward, objective, backward, clipping and AdamW are the ones
+layer-wise logit-lens text KD over the teacher's top-32 tokens, acoustic MSE on all layers) with a few
+overrides, prepared by `audistill.train.loop.prepare_run` and stepped by `optimizer_step`: data loading,
+views, collation, teacher signals, student forward, objective, backward, clipping and AdamW are the ones
 `audistill distill` runs. Each step sees the same fixed micro-batch (the data plan's first), so every
 variant works on identical tokens.
 
-Timed (full fine-tuning, as the paper): sft, full_online (both teachers online), full_online_projected
-(the same with projected-MSE layer terms instead of the logit lens), full_cached (textual teacher
+Timed (full fine-tuning, as the paper): sft, full_online (both teachers online), full_online_exact_lens
+(the same with the logit lens over the whole vocabulary), full_online_projected (projected-MSE layer
+terms instead of the logit lens), full_cached (textual teacher
 read from the top-k cache, hence top layer only; acoustic teacher online). Memory (LoRA, the setting
 where the acoustic teacher's form matters): lora_sft, acoustic_adapter (the adapter-disabled base)
 and acoustic_copy (a separately loaded frozen base beside the LoRA student; the config refuses this
@@ -36,7 +37,7 @@ from audistill.models.load import load_adaptor
 from audistill.train.loop import Run, optimizer_step, prepare_run
 from audistill.views import PairBatch
 
-TIMED = ("sft", "full_online", "full_online_projected", "full_cached")
+TIMED = ("sft", "full_online", "full_online_exact_lens", "full_online_projected", "full_cached")
 MEMORY = ("lora_sft", "acoustic_adapter", "acoustic_copy")
 
 _SFT = ("textual_teacher.enabled=false", "acoustic_teacher.enabled=false")
@@ -45,6 +46,7 @@ _LORA = ("student.lora.enabled=true",)
 OVERRIDES: dict[str, tuple[str, ...]] = {
     "sft": _SFT,
     "full_online": (),
+    "full_online_exact_lens": ("textual_teacher.layers.compare=logit_lens",),
     "full_online_projected": ("textual_teacher.layers.compare=projected_mse",),
     "full_cached": _CACHED,
     "lora_sft": _LORA + _SFT,

@@ -32,7 +32,7 @@ from audistill.distill.hidden import Lens, compare_layers, get_hidden_comparison
 from audistill.distill.layer_maps import layer_pairs_from_config
 from audistill.distill.output_losses import output_losses
 from audistill.distill.projections import LayerProjections
-from audistill.distill.token_losses import DivergenceSpec
+from audistill.distill.token_losses import DivergenceSpec, top_ids
 from audistill.models.vocab import VocabError, shared_vocab
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ class JointObjective(nn.Module):
         self.text_pairs: list[tuple[int, int]] = []
         self.acoustic_pairs: list[tuple[int, int]] = []
         self.text_compare, self.acoustic_compare = tt.layers.compare, ac.layers.compare
+        self.lens_top_k = tt.layers.lens_top_k
         self.text_projections: LayerProjections | None = None
         self.acoustic_projections: LayerProjections | None = None
         if "text_layers" in self.active:
@@ -133,6 +134,9 @@ class JointObjective(nn.Module):
         except ValueError as exc:
             raise ConfigError(f"{path}.compare: {exc}") from None
         width = self.geometry.student_width
+        if entry.needs_support and path != "textual_teacher.layers":
+            raise ConfigError(f"{path}.compare: {layers.compare} compares over the textual teacher's top-k "
+                              "tokens, which only target positions have (use logit_lens or mse)")
         if entry.needs_projection:
             return LayerProjections(pairs, width, teacher_width)
         if not entry.needs_lens and width != teacher_width:
@@ -173,7 +177,7 @@ class JointObjective(nn.Module):
             per_pair = compare_layers(self.text_compare, student.response_hidden, textual.hidden,
                                       self.text_pairs, projections=self.text_projections,
                                       student_lens=Lens.from_record(student), teacher_lens=textual.lens,
-                                      spec=self.spec)
+                                      spec=self.spec, support=self._support(textual))
             out.terms["text_layers"] = self._reduce(per_pair, "text_layers", "text_layer", out.layers, False)
         if "acoustic" in self.active:
             if acoustic is None or student.audio_hidden is None:
@@ -188,6 +192,19 @@ class JointObjective(nn.Module):
                                       spec=self.spec)
             out.terms["acoustic"] = self._reduce(per_pair, "acoustic", "acoustic_layer", out.layers, True)
         return out
+
+    def _support(self, textual: TextualSignal) -> Tensor | None:
+        """The ids logit_lens_topk compares at each target position: the textual teacher's top-k."""
+        if not get_hidden_comparison(self.text_compare).needs_support:
+            return None
+        k = self.lens_top_k
+        if textual.logits is not None:  # a vocabulary smaller than k is compared whole
+            return top_ids(textual.logits, k, self.spec)
+        if textual.topk_ids is not None and textual.topk_ids.shape[1] >= k:
+            return textual.topk_ids[:, :k]
+        have = None if textual.topk_ids is None else textual.topk_ids.shape[1]
+        raise ValueError(f"textual_teacher.layers.lens_top_k = {k}, but the teacher signal keeps {have} "
+                         "tokens per position (raise textual_teacher.top_k or lower lens_top_k)")
 
     @staticmethod
     def _logits(student: ForwardRecord) -> Tensor:

@@ -204,6 +204,19 @@ def teacher_topk(teacher_logits: Tensor, k: int,
 
 # --- per-chunk maths -------------------------------------------------------------------------
 
+def top_ids(logits: Tensor, k: int, spec: DivergenceSpec = DEFAULT_SPEC) -> Tensor:
+    """The ids of the k largest logits per row among the kept vocabulary (spec.vocab_size, spec.mask_ids),
+    all of it when it holds fewer than k: `teacher_topk`'s ids without its log-softmax (a positive
+    temperature and the normaliser leave the order as it is)."""
+    vocab = _shared_vocab(spec, logits.shape[1], logits.shape[1])
+    mask = _mask_tensor(spec, vocab, logits.device)
+    kept = vocab - (0 if mask is None else mask.numel())
+    z = logits[:, :vocab]
+    if mask is not None:
+        z = z.index_fill(1, mask, float("-inf"))
+    return z.topk(min(k, kept), dim=-1).indices
+
+
 def _tempered(logits: Tensor, temperature: float, vocab: int, mask: Tensor | None) -> Tensor:
     z = logits[:, :vocab].float()
     if temperature != 1.0:
