@@ -153,3 +153,23 @@ def test_top_ids_are_the_teachers_top_k_without_the_log_softmax() -> None:
     want, _ = teacher_topk(logits, 5, spec)
     assert torch.equal(ids, want)
     assert top_ids(logits, 50, spec).shape == (7, 16)  # 18 kept ids minus 2 masked: all of them
+
+
+def test_row_weighted_gradients_and_a_frozen_head() -> None:
+    """Rows that receive different incoming gradients take the head's recompute path; a frozen head gets
+    no gradient while the states still do."""
+    student, teacher = lenses()
+    s_states, t_states, support = inputs()
+    weights = [torch.rand(ROWS) for _ in range(PAIRS)]
+    params = [*s_states, *student.lm_head.parameters()]  # type: ignore[attr-defined]
+    got = support_lens_divergences(s_states, t_states, student, teacher, support, DivergenceSpec())
+    want = by_hand(s_states, t_states, student, teacher, support, 1.0)
+    got_grads = torch.autograd.grad(sum((w * v).sum() for w, v in zip(weights, got, strict=True)), params)
+    want_grads = torch.autograd.grad(sum((w * v).sum() for w, v in zip(weights, want, strict=True)), params)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-5)
+    student.lm_head.requires_grad_(False)  # type: ignore[attr-defined]
+    values = support_lens_divergences(s_states, t_states, student, teacher, support, DivergenceSpec())
+    sum(v.sum() for v in values).backward()
+    assert student.lm_head.weight.grad is None  # type: ignore[attr-defined]
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in s_states)

@@ -88,7 +88,9 @@ class _SupportLens(torch.autograd.Function):
                 rows = _gather(weight, ids)
                 xc = x[sl].detach()
                 z_s = _support_logits(xc, rows, bias, ids)
-                z_t = _support_logits(teacher[sl], _gather(teacher_head.weight, ids), teacher_head.bias, ids)
+                t_ids = ids.to(teacher.device)  # the teacher may live on another device
+                t_rows = _gather(teacher_head.weight, t_ids)
+                z_t = _support_logits(teacher[sl], t_rows, teacher_head.bias, t_ids).to(x.device)
                 g = grads[sl]
                 teacher_side = _Teacher(z_t.view(-1, k), None, None)
                 _, div = _chunk_terms(z_s.view(-1, k), None, teacher_side, slice(None), spec, k, None,
