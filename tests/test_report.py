@@ -84,6 +84,7 @@ def test_write_report_makes_every_file(tmp_path: Path) -> None:
     assert "| FULL | 70.0 | 60.0 | 65.0 | 65.0 | 80.0 | 10.0 |" in md
     assert "74.47" in md  # the paper's numbers beside ours
     assert "1.0 minutes" in md
-    report = json.loads(paths["json"].read_text())
+    report = json.loads(paths["json"].read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert report["rows"][1]["sound"]["per_seed"] == [pytest.approx(70.0)]
+    assert report["rows"][1]["sound"]["ci95"] is None  # one seed: no interval, written as null
     assert "<table>" in paths["html"].read_text()

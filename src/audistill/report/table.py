@@ -73,6 +73,11 @@ def format_cell(cell: MeanCI, digits: int = 1) -> str:
     return f"{cell.mean:.{digits}f} ± {cell.half_width:.{digits}f}"
 
 
+def _json_number(value: float | None) -> float | None:
+    """NaN (no interval from one seed, a metric not measured) as null: JSON has no NaN."""
+    return None if value is None or math.isnan(value) else value
+
+
 def table_rows(rows: Sequence[RowResults]) -> list[dict[str, Any]]:
     """JSON-ready rows: key, label, seeds, and mean / half-width / per-seed values per column."""
     out = []
@@ -82,7 +87,7 @@ def table_rows(rows: Sequence[RowResults]) -> list[dict[str, Any]]:
         out.append({
             "key": row.key, "label": row.label, "seeds": [s.seed for s in row.seeds],
             "beyond_paper": row.beyond_paper,
-            **{c: {"mean": cells[c].mean, "ci95": cells[c].half_width,
-                   "per_seed": [v[c] for v in per_seed]} for c in COLUMNS},
+            **{c: {"mean": _json_number(cells[c].mean), "ci95": _json_number(cells[c].half_width),
+                   "per_seed": [_json_number(v[c]) for v in per_seed]} for c in COLUMNS},
         })
     return out
