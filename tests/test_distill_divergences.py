@@ -328,7 +328,7 @@ def test_spec_from_config_and_bad_names() -> None:
 
 def test_automatic_chunk_size_follows_the_device_budget() -> None:
     cpu = torch.device("cpu")
-    assert auto_chunk_size(None, 32768, cpu) == CPU_CHUNK_ELEMENTS // 32768 == 128
+    assert auto_chunk_size(None, 32768, cpu) == CPU_CHUNK_ELEMENTS // 32768 == 8
     assert auto_chunk_size(None, 152064, torch.device("cuda")) == GPU_CHUNK_ELEMENTS // 152064
     assert auto_chunk_size(None, 10**9, cpu) == 1
     assert auto_chunk_size(7, 32768, cpu) == 7
