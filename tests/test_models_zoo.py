@@ -21,11 +21,11 @@ from audistill.models.load import load_student, load_text_teacher
 from audistill.models.tiny import build_tiny_tokenizer
 from audistill.models.zoo import ZooDataError, budget_config, build_zoo
 from audistill.models.zoo.config import Phase
-from audistill.models.zoo.encode import encode_audio, student_logits
+from audistill.models.zoo.encode import encode_audio, student_hidden
 from audistill.models.zoo.gates import GATES, exact_match
 from audistill.models.zoo.key import cache_key, code_version, data_hash
-from audistill.models.zoo.loop import length_batches, lr_factor
-from audistill.models.zoo.nets import mel_frames, sinusoids, student_model
+from audistill.models.zoo.loop import length_batches, lr_factor, target_loss
+from audistill.models.zoo.nets import mel_frames, sinusoids, student_model, teacher_model
 from audistill.models.zoo.texts import (
     clip_tasks,
     heard_description,
@@ -177,15 +177,38 @@ def test_training_forward_equals_the_hf_forward() -> None:
         for row, n in enumerate(audio.lengths.tolist()):
             ids[row, 3:3 + n] = audio_id
             mask[row, 3 + n + 10 + 4 * row:] = 0
-        ours = student_logits(model, ids, mask, audio)
+        ours = model.lm_head(student_hidden(model, ids, mask, audio))
         theirs = model(input_ids=ids, attention_mask=mask, input_features=features,
                        feature_attention_mask=feature_mask).logits
+        labels = ids.masked_fill((mask == 0) | (ids == audio_id), -100)  # the text around the audio
+        hf_loss = model(input_ids=ids, attention_mask=mask, input_features=features,
+                        feature_attention_mask=feature_mask, labels=labels).loss
+        assert torch.allclose(target_loss(model.lm_head, student_hidden(model, ids, mask, audio), labels),
+                              hf_loss, atol=1e-5)
     assert audio.lengths.tolist() == [((int(f) - 1) // 2 + 1 - 2) // 2 + 1 for f in frames]
     assert torch.allclose(ours[mask.bool()], theirs[mask.bool()], atol=1e-5)
     # Sinusoidal encoder positions (HF leaves them random): row 0 is sin(0)=0 then cos(0)=1.
     table = model.model.audio_tower.embed_positions.weight
     assert torch.equal(table, sinusoids(*table.shape))
     assert table[0, : table.shape[1] // 2].abs().max() == 0 and torch.all(table[0, table.shape[1] // 2:] == 1)
+
+
+def test_target_loss_equals_the_hf_loss_on_the_targets() -> None:
+    tokenizer = build_tiny_tokenizer(vocab_size=300)
+    model = teacher_model(budget_config("tiny").teacher, tokenizer, seed=0)
+    ids = torch.randint(20, 200, (2, 40))
+    mask = torch.ones(2, 40, dtype=torch.long)
+    mask[1, 31:] = 0
+    labels = ids.masked_fill(mask == 0, -100)
+    labels[:, :25] = -100  # prompt positions carry no loss
+    hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+    ours = target_loss(model.lm_head, hidden, labels)
+    theirs = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    weights = list(model.parameters())
+    for ours_grad, their_grad in zip(torch.autograd.grad(ours, weights), torch.autograd.grad(theirs, weights),
+                                     strict=True):
+        assert torch.allclose(ours_grad, their_grad, atol=1e-6)
 
 
 def test_acoustic_units_of_each_clip_kind() -> None:

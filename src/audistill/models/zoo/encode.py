@@ -59,8 +59,8 @@ def encode_audio(model: Any, features: Tensor, frames: Tensor) -> AudioStates:
     return AudioStates(hidden[:, : int(lengths.max())], lengths)
 
 
-def student_logits(model: Any, input_ids: Tensor, attention_mask: Tensor, audio: AudioStates) -> Tensor:
-    """Decoder logits [B, L, V] with the projected audio states written over the audio placeholders."""
+def student_hidden(model: Any, input_ids: Tensor, attention_mask: Tensor, audio: AudioStates) -> Tensor:
+    """Decoder output states [B, L, H] with the projected audio states written over the audio placeholders."""
     embeds = model.get_input_embeddings()(input_ids)
     projected = model.model.multi_modal_projector(audio.states)[audio.valid_mask()]
     slots = input_ids == model.config.audio_token_id
@@ -68,13 +68,7 @@ def student_logits(model: Any, input_ids: Tensor, attention_mask: Tensor, audio:
         raise ValueError(f"{int(slots.sum())} audio placeholders for {projected.shape[0]} audio states")
     embeds = embeds.masked_scatter(slots[..., None], projected.to(embeds.dtype))
     out = model.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False)
-    return model.lm_head(out.last_hidden_state)
-
-
-def target_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean next-token cross-entropy over target positions (labels -100 elsewhere)."""
-    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                                       ignore_index=-100)
+    return out.last_hidden_state
 
 
 def ctc_loss(head: nn.Module, audio: AudioStates, units: list[list[int]], blank: int) -> Tensor:

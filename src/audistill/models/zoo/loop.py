@@ -67,6 +67,16 @@ class PhaseStats:
                 "final_losses": {k: round(v, 4) for k, v in self.final.items()}}
 
 
+def target_loss(lm_head: torch.nn.Module, hidden: Tensor, labels: Tensor) -> Tensor:
+    """Mean next-token cross-entropy over target positions (labels -100 elsewhere), the LM head run on the
+    states that predict a target only: the value of HF's `labels=` loss, without the [B, L, V] logits of
+    the prompt positions (half of a teacher view's tokens, most of a student view's)."""
+    shifted = labels[:, 1:]
+    keep = shifted != -100
+    logits = lm_head(hidden[:, :-1][keep]).float()
+    return torch.nn.functional.cross_entropy(logits, shifted[keep])
+
+
 StepFn = Callable[[Any], dict[str, Tensor]]
 
 

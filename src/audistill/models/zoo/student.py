@@ -22,8 +22,8 @@ from audistill.data.example import Example
 from audistill.models.adaptor import AudioStudentAdaptor
 from audistill.models.batch import IGNORE_INDEX
 from audistill.models.zoo.config import ZooConfig
-from audistill.models.zoo.encode import AudioStates, ctc_loss, encode_audio, student_logits, target_loss
-from audistill.models.zoo.loop import PhaseStats, length_batches, train_phase
+from audistill.models.zoo.encode import AudioStates, ctc_loss, encode_audio, student_hidden
+from audistill.models.zoo.loop import PhaseStats, length_batches, target_loss, train_phase
 from audistill.models.zoo.texts import StudentTask
 from audistill.models.zoo.units import UnitVocabulary, acoustic_units
 from audistill.views import StudentView, ViewBuilder, audio_guard, collate_students, end_of_turn
@@ -140,8 +140,8 @@ class StudentTrainer:
         collated = collate_students([item.view for item in batch], self.builder.student_pad_id,
                                     self.adaptor.audio_format).to(self.adaptor.device)
         audio = self._cached_audio(batch)
-        logits = student_logits(self.model, collated.input_ids, collated.attention_mask, audio)
-        ce = target_loss(logits, collated.labels)
+        hidden = student_hidden(self.model, collated.input_ids, collated.attention_mask, audio)
+        ce = target_loss(self.model.lm_head, hidden, collated.labels)
         return {"loss": ce, "ce": ce.detach()}
 
     def joint_step(self, batch: Sequence[AudioItem]) -> dict[str, Tensor]:
@@ -151,8 +151,8 @@ class StudentTrainer:
         collated = collated.to(self.adaptor.device)
         assert collated.input_features is not None and collated.feature_attention_mask is not None
         audio = encode_audio(self.model, collated.input_features, collated.feature_attention_mask.sum(dim=1))
-        logits = student_logits(self.model, collated.input_ids, collated.attention_mask, audio)
-        ce = target_loss(logits, collated.labels)
+        hidden = student_hidden(self.model, collated.input_ids, collated.attention_mask, audio)
+        ce = target_loss(self.model.lm_head, hidden, collated.labels)
         ctc = self._ctc(audio, [item.units for item in batch])
         return {"loss": ce + self.config.ctc_weight * ctc, "ce": ce.detach(), "ctc": ctc.detach()}
 

@@ -16,7 +16,7 @@ from torch import Tensor
 from audistill.data.example import Example
 from audistill.models.adaptor import AudioFormat, TextLMAdaptor
 from audistill.models.zoo.config import ZooConfig
-from audistill.models.zoo.loop import PhaseStats, length_batches, train_phase
+from audistill.models.zoo.loop import PhaseStats, length_batches, target_loss, train_phase
 from audistill.views import TextView, ViewBuilder, collate_texts
 
 
@@ -36,9 +36,10 @@ def train_teacher(adaptor: TextLMAdaptor, views: Sequence[TextView], config: Zoo
 
     def step(batch: Sequence[TextView]) -> dict[str, Tensor]:
         collated = collate_texts(batch, pad_id).to(device)
-        out = model(input_ids=collated.input_ids, attention_mask=collated.attention_mask,
-                    labels=collated.labels, use_cache=False)
-        return {"loss": out.loss, "ce": out.loss.detach()}
+        hidden = model.model(input_ids=collated.input_ids, attention_mask=collated.attention_mask,
+                             use_cache=False).last_hidden_state
+        loss = target_loss(model.lm_head, hidden, collated.labels)
+        return {"loss": loss, "ce": loss.detach()}
 
     phase = config.teacher_phase
     lengths = [len(v.input_ids) for v in views]
