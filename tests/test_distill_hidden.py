@@ -125,6 +125,33 @@ def test_compare_layers_uses_layer_numbers_and_checks_range() -> None:
     assert lens_out[(4, 2)].shape == (3,)
 
 
+@pytest.mark.parametrize("name", ["logit_lens", "logit_lens_topk"])
+def test_all_pairs_forms_equal_the_comparison_pair_by_pair(name: str) -> None:
+    entry = get_hidden_comparison(name)
+    assert entry.all_pairs is not None
+    torch.manual_seed(3)
+    student_states = tuple(torch.randn(5, 4, requires_grad=True) for _ in range(4))
+    teacher_states = tuple(torch.randn(5, 6) for _ in range(4))
+    pairs = [(1, 2), (3, 3), (2, 1)]
+    spec = DivergenceSpec(params=DivergenceParams(beta=0.5))
+    student_lens, teacher_lens = tiny_lens(4, 9, 0), tiny_lens(6, 9, 1)
+    support = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 4, 8], [1, 5, 2]])
+    together = compare_layers(name, student_states, teacher_states, pairs, student_lens=student_lens,
+                              teacher_lens=teacher_lens, spec=spec, support=support)
+    assert list(together) == pairs
+    alone = {}
+    for s, t in pairs:
+        ctx = LayerContext(s, t, student_lens=student_lens, teacher_lens=teacher_lens, spec=spec,
+                           support=support)
+        alone[(s, t)] = entry.fn(student_states[s], teacher_states[t], ctx)
+        assert torch.allclose(together[(s, t)], alone[(s, t)], atol=1e-6)
+    # The fused forms take one backward per loss: compare the gradients of the pairs' total.
+    grads_together = torch.autograd.grad(sum(v.sum() for v in together.values()), student_states[1:])
+    grads_alone = torch.autograd.grad(sum(v.sum() for v in alone.values()), student_states[1:])
+    for a, b in zip(grads_together, grads_alone, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_projections_save_load_round_trip(tmp_path: Path) -> None:
     projections = LayerProjections([(7, 9), (14, 18)], student_width=4, teacher_width=6)
     with torch.no_grad():

@@ -79,6 +79,13 @@ class HiddenComparison(Protocol):
     def __call__(self, student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor: ...
 
 
+class AllPairsComparison(Protocol):
+    """Every layer pair at once: the pairs' student and teacher states in pair order -> per-pair losses."""
+
+    def __call__(self, student_states: list[Tensor], teacher_states: list[Tensor], ctx: LayerContext
+                 ) -> list[Tensor]: ...
+
+
 @dataclass(frozen=True)
 class HiddenComparisonEntry:
     name: str
@@ -86,18 +93,25 @@ class HiddenComparisonEntry:
     needs_projection: bool  # build a LayerProjections for the layer pairs
     needs_lens: bool  # pass both models' final norm and LM head
     needs_support: bool = False  # pass the textual teacher's top-k ids per position
+    # Computes all pairs in one pass (shared work across layers, e.g. one sweep over the LM heads);
+    # must equal `fn` applied pair by pair.
+    all_pairs: AllPairsComparison | None = None
 
 
 _REGISTRY: dict[str, HiddenComparisonEntry] = {}
 
 def register_hidden_comparison(name: str, *, needs_projection: bool = False, needs_lens: bool = False,
-                               needs_support: bool = False) -> Callable[[HiddenComparison], HiddenComparison]:
-    """Decorator: make a comparison available under `name` (config: `<teacher>.layers.compare`)."""
+                               needs_support: bool = False, all_pairs: AllPairsComparison | None = None
+                               ) -> Callable[[HiddenComparison], HiddenComparison]:
+    """Decorator: make a comparison available under `name` (config: `<teacher>.layers.compare`).
+
+    `all_pairs`: an equivalent form that takes every layer pair at once, which `compare_layers` uses."""
 
     def add(fn: HiddenComparison) -> HiddenComparison:
         if name in _REGISTRY:
             raise ValueError(f"hidden comparison {name!r} is already registered")
-        _REGISTRY[name] = HiddenComparisonEntry(name, fn, needs_projection, needs_lens, needs_support)
+        _REGISTRY[name] = HiddenComparisonEntry(name, fn, needs_projection, needs_lens, needs_support,
+                                                all_pairs)
         return fn
 
     return add
@@ -159,31 +173,42 @@ def projected_cosine(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerC
     return cosine(_project(student_hidden, ctx, "projected_cosine"), teacher_hidden)
 
 
-@register_hidden_comparison("logit_lens", needs_lens=True)
-def logit_lens(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
-    """Per position: T^2 * D(softmax(lens_T(h_T) / T) || softmax(lens_S(h_S) / T)), with
-    lens = lm_head(final_norm(.)) of each model and D, T, masking from ctx.spec (`lens.lens_divergences`)."""
-    student_lens, teacher_lens = _lenses(ctx)
-    (values,) = lens_divergences([student_hidden], [teacher_hidden], student_lens, teacher_lens, ctx.spec)
-    return values
-
-
-@register_hidden_comparison("logit_lens_topk", needs_lens=True, needs_support=True)
-def logit_lens_topk(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
-    """Per position: the logit lens divergence over the teacher's top-k ids `ctx.support` only, both
-    distributions renormalised there (`support_lens.support_lens_divergences`)."""
-    if ctx.support is None:
-        raise ValueError("logit_lens_topk: needs the textual teacher's top-k ids per position (ctx.support)")
-    (values,) = support_lens_divergences([student_hidden], [teacher_hidden], *_lenses(ctx), ctx.support,
-                                         ctx.spec)
-    return values
-
-
 def _lenses(ctx: LayerContext) -> tuple[Lens, Lens]:
     if ctx.student_lens is None or ctx.teacher_lens is None:
         raise ValueError("logit_lens: needs both models' final norm and LM head "
                          "(ctx.student_lens, ctx.teacher_lens)")
     return ctx.student_lens, ctx.teacher_lens
+
+
+def _lens_all_pairs(student_states: list[Tensor], teacher_states: list[Tensor], ctx: LayerContext
+                    ) -> list[Tensor]:
+    """Every pair in one chunked pass over the LM heads."""
+    return lens_divergences(student_states, teacher_states, *_lenses(ctx), ctx.spec)
+
+
+def _support_all_pairs(student_states: list[Tensor], teacher_states: list[Tensor], ctx: LayerContext
+                       ) -> list[Tensor]:
+    """Every pair in one chunked pass over the support's head rows."""
+    if ctx.support is None:
+        raise ValueError("logit_lens_topk: needs the textual teacher's top-k ids per position (ctx.support)")
+    return support_lens_divergences(student_states, teacher_states, *_lenses(ctx), ctx.support, ctx.spec)
+
+
+@register_hidden_comparison("logit_lens", needs_lens=True, all_pairs=_lens_all_pairs)
+def logit_lens(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
+    """Per position: T^2 * D(softmax(lens_T(h_T) / T) || softmax(lens_S(h_S) / T)), with
+    lens = lm_head(final_norm(.)) of each model and D, T, masking from ctx.spec (`lens.lens_divergences`)."""
+    (values,) = _lens_all_pairs([student_hidden], [teacher_hidden], ctx)
+    return values
+
+
+@register_hidden_comparison("logit_lens_topk", needs_lens=True, needs_support=True,
+                            all_pairs=_support_all_pairs)
+def logit_lens_topk(student_hidden: Tensor, teacher_hidden: Tensor, ctx: LayerContext) -> Tensor:
+    """Per position: the logit lens divergence over the teacher's top-k ids `ctx.support` only, both
+    distributions renormalised there (`support_lens.support_lens_divergences`)."""
+    (values,) = _support_all_pairs([student_hidden], [teacher_hidden], ctx)
+    return values
 
 
 def compare_layers(name: str, student_states: Sequence[Tensor], teacher_states: Sequence[Tensor],
@@ -201,17 +226,11 @@ def compare_layers(name: str, student_states: Sequence[Tensor], teacher_states: 
         for side, layer, states in (("student", s, student_states), ("teacher", t, teacher_states)):
             if not 1 <= layer < len(states):
                 raise ValueError(f"{name}: {side} layer {layer} out of range 1..{len(states) - 1}")
-    if entry.fn is logit_lens:  # every pair in one chunked pass over the LM heads
-        lenses = _lenses(LayerContext(student_lens=student_lens, teacher_lens=teacher_lens))
-        values = lens_divergences([student_states[s] for s, _ in pairs],
-                                  [teacher_states[t] for _, t in pairs], *lenses, spec)
-        return dict(zip(pairs, values, strict=True))
-    if entry.fn is logit_lens_topk:  # every pair in one chunked pass over the support's head rows
-        if support is None:
-            raise ValueError("logit_lens_topk: needs the textual teacher's top-k ids per position (support)")
-        lenses = _lenses(LayerContext(student_lens=student_lens, teacher_lens=teacher_lens))
-        values = support_lens_divergences([student_states[s] for s, _ in pairs],
-                                          [teacher_states[t] for _, t in pairs], *lenses, support, spec)
+    if entry.all_pairs is not None:
+        shared = LayerContext(projections=projections, student_lens=student_lens, teacher_lens=teacher_lens,
+                              spec=spec, support=support)
+        values = entry.all_pairs([student_states[s] for s, _ in pairs], [teacher_states[t] for _, t in pairs],
+                                 shared)
         return dict(zip(pairs, values, strict=True))
     results: dict[tuple[int, int], Tensor] = {}
     for s, t in pairs:
