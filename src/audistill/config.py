@@ -164,8 +164,9 @@ class TextualTeacherConfig(_Section):
     chunk_size: int | None = Field(
         None, ge=1, description="Target tokens per chunk when divergences (top layer and logit "
         "lens) are computed; extra memory is a few chunk x vocabulary fp32 buffers. None = "
-        "automatic: 2^18 vocabulary entries per chunk on CPU, 2^25 on GPU (about 1 / 220 tokens "
-        "at Qwen's 152k vocabulary). Default None (an implementation setting, not the paper's)."
+        "automatic: 2^18 vocabulary entries per chunk on CPU (2^22 for the exact logit lens), 2^25 "
+        "on GPU (about 1 / 220 tokens at Qwen's 152k vocabulary). Default None (an implementation "
+        "setting, not the paper's)."
     )
     description_field: str = Field(
         "description", description="Example field the teacher reads in place of the audio."

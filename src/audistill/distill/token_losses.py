@@ -111,11 +111,13 @@ CPU_CHUNK_ELEMENTS = 1 << 18  # 1 MiB per fp32 [chunk, V] buffer
 GPU_CHUNK_ELEMENTS = 1 << 25  # 128 MiB per fp32 [chunk, V] buffer
 
 
-def auto_chunk_size(chunk_size: int | None, vocab: int, device: torch.device) -> int:
-    """`chunk_size` if set, else as many tokens as fit the device's per-buffer element budget."""
+def auto_chunk_size(chunk_size: int | None, vocab: int, device: torch.device,
+                    cpu_elements: int = CPU_CHUNK_ELEMENTS) -> int:
+    """`chunk_size` if set, else as many tokens as fit the device's per-buffer element budget
+    (`cpu_elements` on CPU)."""
     if chunk_size is not None:
         return chunk_size
-    budget = CPU_CHUNK_ELEMENTS if device.type == "cpu" else GPU_CHUNK_ELEMENTS
+    budget = cpu_elements if device.type == "cpu" else GPU_CHUNK_ELEMENTS
     return max(1, budget // max(vocab, 1))
 
 
