@@ -173,7 +173,7 @@ def _weighted_head_grads(x: Tensor, weight: Tensor, bias: Tensor | None, g: Tens
 
 # The lens's chunks on CPU: each chunk multiplies every mapped layer's states with the whole LM heads and
 # adds into the head's full gradient, so a chunk re-reads and rewrites [V, H] weights; fewer, larger chunks
-# pay here (measured, exact lens step over SFT in `audistill bench --quick`: 2.38 to 2.55 at 2^22 entries,
+# pay here (measured, exact lens step over SFT in `audistill bench --quick`: 2.38 to 2.59 at 2^22 entries,
 # 2.63 to 2.84 at the 2^18 that suits the output losses).
 LENS_CPU_CHUNK_ELEMENTS = 1 << 22
 
