@@ -69,6 +69,18 @@ def test_values_and_gradients_equal_the_formula(monkeypatch, temperature: float)
     assert untouched and head_grad[untouched].abs().max() == 0
 
 
+def test_a_second_backward_through_the_same_values_is_refused() -> None:
+    """Backward scales the gradients kept from the forward in place, so a retained graph would scale them
+    twice; it is refused instead."""
+    student, teacher = lenses()
+    s_states, t_states, support = inputs()
+    got = support_lens_divergences(s_states, t_states, student, teacher, support, DivergenceSpec())
+    loss = sum(v.sum() for v in got)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward ran twice"):
+        loss.backward()
+
+
 def test_the_whole_vocabulary_as_support_is_the_exact_lens() -> None:
     student, teacher = lenses()
     s_states, t_states, _ = inputs()
