@@ -132,6 +132,20 @@ def test_cached_variant_runs_no_teacher_and_online_runs_it_once(bench):
 
 
 @pytest.mark.slow
+def test_phase_clock_charges_each_teacher_only_to_the_variants_that_run_it(bench):
+    result, _, _ = bench
+    phases = result["phase_s"]
+    assert set(phases) == set(TIMED)
+    common = {"student forward", "objective", "backward", "optimizer", "other"}
+    assert set(phases["sft"]) == common
+    assert set(phases["full_online"]) == common | {"textual teacher", "acoustic teacher"}
+    assert set(phases["full_cached"]) == common | {"textual teacher", "acoustic teacher"}
+    for name, per_phase in phases.items():
+        assert all(finite(v) and v >= 0 for v in per_phase.values()), name
+        assert per_phase["backward"] > 0 and per_phase["student forward"] > 0, name
+
+
+@pytest.mark.slow
 def test_truncated_acoustic_forward_sees_fewer_tokens(bench):
     _, settings, world = bench
     assert settings.workdir is not None

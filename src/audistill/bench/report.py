@@ -78,6 +78,33 @@ def steps_table(result: dict[str, Any]) -> Table:
     return table
 
 
+PHASE_COLUMNS: dict[str, str] = {
+    "sft": "SFT",
+    "full_online": "online",
+    "full_online_exact_lens": "exact lens",
+    "full_online_projected": "projected",
+    "full_cached": "cached",
+}
+
+
+def phases_table(result: dict[str, Any]) -> Table:
+    """Milliseconds per phase of each trainer variant's step (medians over the phase-clock steps)."""
+    phase_s: dict[str, dict[str, float]] = result.get("phase_s", {})
+    variants = [v for v in PHASE_COLUMNS if v in phase_s]
+    table = Table(title="audistill bench: where a step's time goes (ms, medians; the objective includes "
+                  "the gradients the fused losses take in their forward)", title_justify="left")
+    table.add_column("phase", justify="left")
+    for variant in variants:
+        table.add_column(PHASE_COLUMNS[variant], justify="right")
+    names: list[str] = []
+    for variant in variants:
+        names += [n for n in phase_s[variant] if n not in names]
+    for name in names:
+        cells = (f"{1000 * phase_s[v][name]:.1f}" if name in phase_s[v] else "-" for v in variants)
+        table.add_row(name, *cells)
+    return table
+
+
 def goals_table(result: dict[str, Any]) -> Table:
     table = Table(title="audistill bench: figures and goals", title_justify="left")
     for column in ("figure", "value", "goal", "holds"):
@@ -113,5 +140,6 @@ def machine_line(result: dict[str, Any]) -> str:
 
 def print_report(result: dict[str, Any], console: Console) -> None:
     console.print(steps_table(result))
+    console.print(phases_table(result))
     console.print(goals_table(result))
     console.print(machine_line(result), highlight=False, soft_wrap=False)

@@ -2,8 +2,9 @@
 
 Order: build (or take) the models and write the data rows; write the teacher caches (k = 32, 64, 128)
 with the real cache writer; prepare the timed variants (trainer steps, acoustic forwards, ours and
-TRL's text-only steps) and time them round-robin; count each one's FLOPs on one more step; release
-them; measure peak memory of the LoRA variants, each in a fresh process (`memory.py`).
+TRL's text-only steps) and time them round-robin; count each one's FLOPs on one more step; record where
+each trainer step's time goes with the trainer's phase clock on a few more; release them; measure peak
+memory of the LoRA variants, each in a fresh process (`memory.py`).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def run_bench(settings: BenchSettings, out: Path | None = None, console: Console
     with torch_threads(settings.threads), _workdir(settings) as workdir:
         rounds = settings.warmup + settings.rounds
         steps_per_round = len(TIMED) + 4
-        total = 3 + rounds * (steps_per_round - 1) + steps_per_round + len(MEMORY)
+        total = 4 + rounds * (steps_per_round - 1) + steps_per_round + len(MEMORY)
         with _Phases(console, total) as phases:
             result = _measure(settings, workdir, phases)
             phases.phase(None)
@@ -145,6 +146,9 @@ def _measure(settings: BenchSettings, workdir: Path, phases: _Phases) -> dict[st
         timings = round_robin(steps, settings.rounds, settings.warmup, device, phases.tick,
                               reference="sft", between=[n for n in TIMED if n != "sft"])
         rate = max(rate, matmul_rate(device, geometry["dtype"]))  # the less disturbed of two
+        phases.phase("where the time goes (phase clock)")
+        phase_s = {name: step.phase_seconds(settings.phase_steps) for name, step in timed.items()}
+        phases.tick()
         tokens = _tokens(timed)
     finally:
         runs = [t.run for t in timed.values()]
@@ -157,7 +161,7 @@ def _measure(settings: BenchSettings, workdir: Path, phases: _Phases) -> dict[st
               "threads": settings.threads, "steps": settings.memory_steps,
               "frozen_copy": name == "acoustic_copy"} for name in MEMORY]
     memory = measure_all(specs, workdir, phases.tick)
-    return _record(settings, world, timings, flops, memory, sizes, tokens, rate, device, geometry)
+    return _record(settings, world, timings, flops, memory, sizes, tokens, rate, device, geometry, phase_s)
 
 
 def _prepare(world: BenchWorld, settings: BenchSettings, workdir: Path
@@ -192,7 +196,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dict[str, int],
             memory: dict[str, dict[str, Any]], sizes: dict[str, float], tokens: dict[str, int], rate: float,
-            device: torch.device, geometry: dict[str, Any]) -> dict[str, Any]:
+            device: torch.device, geometry: dict[str, Any], phase_s: dict[str, dict[str, float]]
+            ) -> dict[str, Any]:
     steps: dict[str, dict[str, Any]] = {}
     for name in timings.samples:
         stats: dict[str, Any] = dict(timings.summary(name))
@@ -229,6 +234,7 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
         "flops_per_step": {name: s["flops"] for name, s in steps.items()},
         "achieved_flop_per_s": {name: s["flop_per_s"] for name, s in steps.items()},
         "steps": steps,
+        "phase_s": phase_s,
         "peak_memory_bytes": peak,
         "memory_method": next(iter(memory.values()))["method"],
         "tokens": tokens,
@@ -240,7 +246,8 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
                    "dtype": str(geometry["dtype"]).replace("torch.", "")},
         "shape": {**settings.shape.as_dict(), "models_built": world.built},  # model sizes: when built
         "settings": {"preset": settings.preset, "rounds": settings.rounds, "warmup": settings.warmup,
-                     "memory_steps": settings.memory_steps, "threads": settings.threads},
+                     "memory_steps": settings.memory_steps, "phase_steps": settings.phase_steps,
+                     "threads": settings.threads},
         "machine": {"device": _device_name(device), "threads": settings.threads,
                     "cpu_count": os.cpu_count(), "matmul_flop_per_s": rate, "torch": torch.__version__,
                     "python": platform.python_version()},

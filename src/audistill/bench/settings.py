@@ -21,13 +21,15 @@ class BenchSettings:
     `rounds`: timed round-robin passes over the variants, after the FLOP-counting pass (which warms every
     variant up) and `warmup` more untimed passes; every figure is a median over the rounds. `threads`:
     torch CPU threads (1 gives stable figures on a shared machine). `cache_ks`: the top-k values whose
-    cache sizes are measured.
+    cache sizes are measured. `phase_steps`: extra steps of each trainer variant, after the timed rounds,
+    that record where the step's time goes (`audistill.train.phase_clock`).
     """
 
     shape: BenchShape
     rounds: int
     warmup: int = 0
     memory_steps: int = 1
+    phase_steps: int = 3
     threads: int = 1
     device: str = "auto"
     cache_ks: tuple[int, ...] = (32, 64, 128)

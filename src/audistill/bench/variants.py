@@ -20,6 +20,8 @@ the textual teacher cached so that no second model but the acoustic copy is held
 from __future__ import annotations
 
 import itertools
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,27 @@ class TrainerStep:
         """One optimizer step of the trainer on the fixed micro-batch (step 0's examples, whose token
         counts the loss is normalised by)."""
         optimizer_step(self.run, 0, itertools.repeat(self.batch), self.metric_names)
+
+    def phase_seconds(self, steps: int) -> dict[str, float]:
+        """Median seconds per phase of the step over `steps` more steps, with the trainer's phase clock
+        on; `other` is what no phase covers (moving the batch, reading the metrics)."""
+        clock = self.run.module.clock
+        device = self.run.accelerator.device
+        totals = []
+        clock.start(device)
+        try:
+            for _ in range(steps):
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                started = time.perf_counter()
+                self.step()
+                totals.append(time.perf_counter() - started)  # the optimizer phase ends synchronised
+        finally:
+            clock.stop()
+        result = clock.medians()
+        covered = [sum(s.values()) for s in clock.steps]
+        result["other"] = max(0.0, statistics.median(t - c for t, c in zip(totals, covered, strict=True)))
+        return result
 
     @property
     def device_batch(self) -> PairBatch:

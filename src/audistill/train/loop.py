@@ -299,15 +299,18 @@ def optimizer_step(run: Run, step: int, batches: Any, names: list[str]) -> tuple
     """One optimizer step: the window's micro-batches (drawn from `batches`) forward and backward, gradient
     clipping, the optimizer and scheduler steps. Returns the window's local metric sums (in `names` order)
     and the gradient norm. `audistill bench` times exactly this."""
+    clock = run.module.clock
+    clock.new_step()
     sums = _accumulate(run, step, batches, names)
-    grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), run.cfg.train.max_grad_norm)
-    # fp16's loss scaler expects the odd overflow and skips that step itself.
-    scaled = run.accelerator.mixed_precision == "fp16"
-    if grad_norm is not None and not math.isfinite(float(grad_norm)) and not scaled:
-        _stop(run, step, "gradient norm", float(grad_norm), run.plan.step_examples(step))
-    run.optimizer.step()
-    run.scheduler.step()
-    run.optimizer.zero_grad(set_to_none=True)
+    with clock.phase("optimizer"):
+        grad_norm = run.accelerator.clip_grad_norm_(run.model.parameters(), run.cfg.train.max_grad_norm)
+        # fp16's loss scaler expects the odd overflow and skips that step itself.
+        scaled = run.accelerator.mixed_precision == "fp16"
+        if grad_norm is not None and not math.isfinite(float(grad_norm)) and not scaled:
+            _stop(run, step, "gradient norm", float(grad_norm), run.plan.step_examples(step))
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
     return sums, grad_norm
 
 
@@ -321,7 +324,7 @@ def _accumulate(run: Run, step: int, batches: Any, names: list[str]) -> list[flo
         batch = _to_device(next(batches), accelerator.device)
         textual = None
         if run.parts.textual is not None:
-            with accelerator.autocast():
+            with accelerator.autocast(), run.module.clock.phase("textual teacher"):
                 textual = run.parts.textual.signals(batch)
         last = micro == plan.grad_accum - 1
         with contextlib.nullcontext() if last else accelerator.no_sync(run.model):
@@ -332,7 +335,8 @@ def _accumulate(run: Run, step: int, batches: Any, names: list[str]) -> list[flo
                 if not math.isfinite(value):
                     _stop(run, step, name, value, batch.example_ids)
             loss = run.module.objective.loss(sums.terms, tokens, audio) * run.world
-            accelerator.backward(loss)
+            with run.module.clock.phase("backward"):
+                accelerator.backward(loss)
         totals = [a + b for a, b in zip(totals, values, strict=True)]
     return totals
 

@@ -28,6 +28,7 @@ from audistill.distill.sources import (
 from audistill.models.adaptor import AudioStudentAdaptor, TextLMAdaptor
 from audistill.models.checkpoint import resolve_checkpoint
 from audistill.models.load import load_student, load_text_teacher
+from audistill.train.phase_clock import PhaseClock
 from audistill.views import PairBatch, ViewBuilder
 
 
@@ -57,11 +58,17 @@ class DistillModule(nn.Module):
         self.objective = objective
         self._student = student
         self._acoustic = acoustic
+        self.clock = PhaseClock()  # off unless someone (`audistill bench`) starts it
 
     def forward(self, batch: PairBatch, textual: TextualSignal | None) -> TermSums:
-        acoustic = self._acoustic.signals(batch) if self._acoustic is not None else None
-        record = self._student.forward(batch.student, **self.objective.student_wants)
-        result: TermSums = self.objective(record, textual, acoustic)
+        acoustic = None
+        if self._acoustic is not None:
+            with self.clock.phase("acoustic teacher"):
+                acoustic = self._acoustic.signals(batch)
+        with self.clock.phase("student forward"):
+            record = self._student.forward(batch.student, **self.objective.student_wants)
+        with self.clock.phase("objective"):
+            result: TermSums = self.objective(record, textual, acoustic)
         return result
 
 
