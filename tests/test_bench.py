@@ -136,13 +136,15 @@ def test_phase_clock_charges_each_teacher_only_to_the_variants_that_run_it(bench
     result, _, _ = bench
     phases = result["phase_s"]
     assert set(phases) == set(TIMED)
-    common = {"student forward", "objective", "backward", "optimizer", "other"}
+    common = {"student forward", "objective", "backward", "optimizer", "other", "step"}
     assert set(phases["sft"]) == common
     assert set(phases["full_online"]) == common | {"textual teacher", "acoustic teacher"}
     assert set(phases["full_cached"]) == common | {"textual teacher", "acoustic teacher"}
     for name, per_phase in phases.items():
         assert all(finite(v) and v >= 0 for v in per_phase.values()), name
         assert per_phase["backward"] > 0 and per_phase["student forward"] > 0, name
+        parts = sum(v for k, v in per_phase.items() if k != "step")
+        assert parts <= per_phase["step"] * 1.25, name  # phases never overlap (medians add up roughly)
 
 
 @pytest.mark.slow

@@ -91,14 +91,16 @@ def phases_table(result: dict[str, Any]) -> Table:
     """Milliseconds per phase of each trainer variant's step (medians over the phase-clock steps)."""
     phase_s: dict[str, dict[str, float]] = result.get("phase_s", {})
     variants = [v for v in PHASE_COLUMNS if v in phase_s]
-    table = Table(title="audistill bench: where a step's time goes (ms, medians; the objective includes "
-                  "the gradients the fused losses take in their forward)", title_justify="left")
+    table = Table(title="audistill bench: where a step's time goes (ms, medians over a few more steps of "
+                  "each variant run back to back, after the rounds; the objective includes the gradients "
+                  "the fused losses take in their forward)", title_justify="left")
     table.add_column("phase", justify="left")
     for variant in variants:
         table.add_column(PHASE_COLUMNS[variant], justify="right")
     names: list[str] = []
     for variant in variants:
-        names += [n for n in phase_s[variant] if n not in names]
+        names += [n for n in phase_s[variant] if n not in names and n != "step"]
+    names.append("step")
     for name in names:
         cells = (f"{1000 * phase_s[v][name]:.1f}" if name in phase_s[v] else "-" for v in variants)
         table.add_row(name, *cells)

@@ -104,7 +104,8 @@ class TrainerStep:
 
     def phase_seconds(self, steps: int) -> dict[str, float]:
         """Median seconds per phase of the step over `steps` more steps, with the trainer's phase clock
-        on; `other` is what no phase covers (moving the batch, reading the metrics)."""
+        on; `other` is what no phase covers (moving the batch, reading the metrics), `step` the median
+        whole step of these steps (run back to back, so not the interleaved rounds' figure)."""
         clock = self.run.module.clock
         device = self.run.accelerator.device
         totals = []
@@ -121,6 +122,7 @@ class TrainerStep:
         result = clock.medians()
         covered = [sum(s.values()) for s in clock.steps]
         result["other"] = max(0.0, statistics.median(t - c for t, c in zip(totals, covered, strict=True)))
+        result["step"] = statistics.median(totals)
         return result
 
     @property
