@@ -87,6 +87,18 @@ def test_distill_runs_the_paper_config_on_both_student_families(world, tmp_path,
     assert torch.equal(weight(final, encoder), weight(student_path, encoder))  # the frozen encoder did not
 
 
+def test_phase_times_split_each_logged_step_into_its_phases(world, tmp_path):
+    out = tmp_path / "run"
+    code, output = cli("distill", [*run_overrides(world, out), "train.phase_times=true"])
+    assert code == 0, output
+    phases = {"textual_teacher", "acoustic_teacher", "student_forward", "objective", "backward", "optimizer"}
+    for row in metrics(out):
+        timed = {k.removeprefix("seconds/"): v for k, v in row.items() if k.startswith("seconds/")}
+        assert set(timed) == phases
+        assert all(v > 0 for v in timed.values())
+        assert sum(timed.values()) <= row["seconds"]  # the phases are disjoint parts of the step
+
+
 def test_cached_teacher_signals_train_and_foreign_caches_are_refused(world, tmp_path):
     cache_dir = tmp_path / "cache"
     sets = run_overrides(world, tmp_path / "run", **{"textual_teacher.cache_dir": cache_dir,

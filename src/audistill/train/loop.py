@@ -275,6 +275,9 @@ def _train(run: Run, log: RunLog) -> None:
                 for mb in plan.micro_batches(step, run.rank)]
     batches = iter(micro_batch_loader(run.views, schedule, cfg.train.num_workers))
     names = run.module.objective.metric_names()
+    clock = run.module.clock
+    if cfg.train.phase_times:
+        clock.start(run.accelerator.device)
     run.model.train()
     for step in range(run.start_step, plan.total_steps):
         started = time.perf_counter()
@@ -289,6 +292,10 @@ def _train(run: Run, log: RunLog) -> None:
         values.update({"lr": lr, "tokens": tokens, "audio_positions": audio,
                        "grad_norm": None if grad_norm is None else float(grad_norm),
                        "seconds": time.perf_counter() - started})
+        if clock.enabled:
+            values.update({f"seconds/{phase.replace(' ', '_')}": seconds
+                           for phase, seconds in clock.steps[-1].items()})
+            clock.steps.clear()  # only this step's phases are reported; nothing accumulates
         log.step(values, write=done % cfg.train.log_every == 0 or done == plan.total_steps)
         if done % cfg.train.save_every == 0:
             save_checkpoint(run.accelerator, run.model, run.parts.student, run.module.objective,
