@@ -1,11 +1,11 @@
 """Wall time per phase of a training step: where a distillation step spends what plain SFT does not.
 
 The trainer marks its phases (textual teacher, acoustic teacher, student forward, objective, backward,
-optimizer); a clock that is off, the default, costs a context manager's entry and exit per phase (about a
-microsecond). `audistill bench`
-switches it on for a few extra steps of each variant, after the timed rounds, so its timings are not
-disturbed. On CUDA each phase boundary synchronises the device (only while the clock runs), so a phase
-is charged for its own kernels, not for the ones queued before it.
+optimizer); a clock that is off, the default, costs a context manager's entry and exit per phase
+(about a microsecond). `audistill bench` switches it on for a few extra steps of each variant, after
+the timed rounds, so its timings are not disturbed; `train.phase_times` switches it on for a run. On
+CUDA each phase boundary synchronises the device (only while the clock runs), so a phase is charged
+for its own kernels, not for the ones queued before it.
 """
 
 from __future__ import annotations
