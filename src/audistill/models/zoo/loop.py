@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from audistill.models.zoo.config import Phase
+from audistill.models.zoo.optim import build_optimizers
 
 T = TypeVar("T")
 
@@ -80,28 +81,32 @@ def target_loss(lm_head: torch.nn.Module, hidden: Tensor, labels: Tensor) -> Ten
 StepFn = Callable[[Any], dict[str, Tensor]]
 
 
-def train_phase(name: str, phase: Phase, parameters: Sequence[torch.nn.Parameter], batches: Iterator[Any],
-                step: StepFn, progress: Any | None = None, window: int = 20) -> PhaseStats:
-    """Run `phase.steps` optimizer steps; `step(batch)` returns named losses, "loss" is minimised.
+def train_phase(name: str, phase: Phase, parameters: Sequence[tuple[str, torch.nn.Parameter]],
+                batches: Iterator[Any], step: StepFn, progress: Any | None = None,
+                window: int = 20) -> PhaseStats:
+    """Run `phase.steps` optimizer steps on the named `parameters`; `step(batch)` returns named losses,
+    "loss" is minimised.
 
     `progress` is a rich Progress (a bar is added for the phase) or None.
     """
-    trainable = [p for p in parameters if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=phase.lr, betas=(0.9, 0.98), weight_decay=phase.weight_decay)
+    trainable = [p for _, p in parameters if p.requires_grad]
+    optimizers = build_optimizers(parameters, phase.optimizer, phase.lr, phase.weight_decay)
     history: dict[str, list[float]] = {}
     task = progress.add_task(name, total=phase.steps, losses="") if progress is not None else None
     start = time.perf_counter()
     for index in range(phase.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = phase.lr * lr_factor(index, phase)
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = phase.lr * lr_factor(index, phase)
         losses = step(next(batches))
         loss = losses["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"zoo {name}: loss is {loss.item()} at step {index + 1}")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         for key, value in losses.items():
             history.setdefault(key, []).append(float(value.detach()))
         if progress is not None:

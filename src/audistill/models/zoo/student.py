@@ -161,7 +161,8 @@ class StudentTrainer:
         cfg = self.config
         assert self.head is not None
         self.model.train()
-        encoder_params = [*self.model.model.audio_tower.parameters(), *self.head.parameters()]
+        encoder_params = [*self.model.model.audio_tower.named_parameters(prefix="audio_tower"),
+                          *self.head.named_parameters(prefix="ctc_head")]
         clip_batches = length_batches(list(clip_items), [c.view.audio_tokens for c in clip_items],
                                       cfg.encoder.batch_size, cfg.seed + 2)
         torch.manual_seed(cfg.seed + 3)
@@ -172,11 +173,11 @@ class StudentTrainer:
         torch.manual_seed(cfg.seed + 5)
         if cfg.freeze_encoder:
             self.cache_audio_states(clip_items)
-            decoder_params = [p for name, p in self.model.named_parameters() if "audio_tower" not in name]
+            decoder_params = [(n, p) for n, p in self.model.named_parameters() if "audio_tower" not in n]
             joint_stats = train_phase("student decoder", cfg.joint, decoder_params, task_batches,
                                       self.decoder_step, progress)
         else:
-            joint_params = [*self.model.parameters(), *self.head.parameters()]
+            joint_params = [*self.model.named_parameters(), *self.head.named_parameters(prefix="ctc_head")]
             joint_stats = train_phase("student joint", cfg.joint, joint_params, task_batches, self.joint_step,
                                       progress)
         self.model.eval()

@@ -46,6 +46,6 @@ def train_teacher(adaptor: TextLMAdaptor, views: Sequence[TextView], config: Zoo
     batches = length_batches(list(views), lengths, phase.batch_size, config.seed + 6)
     torch.manual_seed(config.seed + 7)
     model.train()
-    stats = train_phase("teacher", phase, list(model.parameters()), batches, step, progress)
+    stats = train_phase("teacher", phase, list(model.named_parameters()), batches, step, progress)
     model.eval()
     return stats
