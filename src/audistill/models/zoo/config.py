@@ -120,7 +120,7 @@ _TINY_TEACHER = TeacherNet(hidden_size=32, num_layers=3, num_heads=2, num_kv_hea
 # then 1000 / 1500 / 2400 decoder steps gave caption accuracy 0.55 / 0.62 / 0.77 on dev (WER 0.28 /
 # 0.06 / 0.03, emotion UA 0.98 / 0.98 / 0.99); the teacher after 1200 / 2400 steps of 16 (20k text-only
 # items) 0.61 / 0.76 on dev reasoning with oracle descriptions, 0.82 with Muon instead of AdamW on its
-# blocks' matrices (same steps, same time; Muon at twice the learning rate: 0.75). The two sides train
+# blocks' matrices (same steps, each 8 % slower; Muon at twice the learning rate: 0.75). The two sides train
 # side by side, one core each, and take about as long: the student's 2400 decoder steps end near the
 # teacher's 2400.
 DEMO = ZooConfig(
