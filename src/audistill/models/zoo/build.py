@@ -35,7 +35,7 @@ from audistill.models.checkpoint import quiet_hf
 from audistill.models.load import load_adaptor
 from audistill.models.tiny import build_tiny_tokenizer
 from audistill.models.zoo.card import render_card
-from audistill.models.zoo.config import ZooConfig, budget_config
+from audistill.models.zoo.config import Phase, ZooConfig, budget_config
 from audistill.models.zoo.gates import ZooEvaluation
 from audistill.models.zoo.key import cache_key, code_version, data_hash
 from audistill.models.zoo.loop import PhaseStats
@@ -137,8 +137,8 @@ def _check_out(out: Path) -> None:
                            "folder or remove it")
 
 
-def _phase_json(stats: PhaseStats, batch_size: int, lr: float) -> dict[str, Any]:
-    return {**stats.to_json(), "batch_size": batch_size, "lr": lr}
+def _phase_json(stats: PhaseStats, phase: Phase) -> dict[str, Any]:
+    return {**stats.to_json(), "batch_size": phase.batch_size, "lr": phase.lr, "optimizer": phase.optimizer}
 
 
 def load_zoo_model(path: Path, device: str) -> Any:
@@ -216,7 +216,8 @@ def _build(splits: dict[str, list[Example]], cfg: ZooConfig, folder: Path, devic
     system = DEFAULT_SYSTEM_PROMPT
     clips = unique_clips(splits["perception_train"] + splits["train"])
     tasks = [task for clip in clips for task in clip_tasks(clip)]
-    text_only = text_only_examples(cfg.teacher_text_items, cfg.seed + 1_000_003)
+    text_only = text_only_examples(cfg.teacher_text_items, cfg.seed + 1_000_003,
+                                   dict(cfg.teacher_text_shares))
     teacher_items = teacher_examples(splits["train"] + text_only)
     tokenizer = build_tiny_tokenizer(None, vocab_size=cfg.vocab_size,
                                      corpus=tokenizer_corpus(tasks, teacher_items, system))
@@ -279,9 +280,9 @@ def _build(splits: dict[str, list[Example]], cfg: ZooConfig, folder: Path, devic
 
     gates = evaluation.gates()
     training = {
-        "student_encoder": _phase_json(encoder_stats, cfg.encoder.batch_size, cfg.encoder.lr),
-        "student_joint": _phase_json(joint_stats, cfg.joint.batch_size, cfg.joint.lr),
-        "teacher": _phase_json(teacher_stats, cfg.teacher_phase.batch_size, cfg.teacher_phase.lr),
+        "student_encoder": _phase_json(encoder_stats, cfg.encoder),
+        "student_joint": _phase_json(joint_stats, cfg.joint),
+        "teacher": _phase_json(teacher_stats, cfg.teacher_phase),
     }
     return {
         "student": {**evaluation.figures["student"], "path": "student",

@@ -9,13 +9,21 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _phase_rows(training: dict[str, Any]) -> list[str]:
-    rows = ["| phase | steps | batch | peak lr | seconds | steps/s | first losses | final losses |",
-            "|---|---|---|---|---|---|---|---|"]
+# zoo.json's training phases and the config fields that set them (for files written before the phases
+# named their optimizer)
+_PHASE_CONFIG = {"student_encoder": "encoder", "student_joint": "joint", "teacher": "teacher_phase"}
+
+
+def _phase_rows(training: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    rows = ["| phase | optimizer | steps | batch | peak lr | seconds | steps/s | first losses "
+            "| final losses |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, phase in training.items():
         first = ", ".join(f"{k} {v:.3f}" for k, v in phase["first_losses"].items())
         final = ", ".join(f"{k} {v:.3f}" for k, v in phase["final_losses"].items())
-        rows.append(f"| {name} | {phase['steps']} | {phase['batch_size']} | {phase['lr']:g} | "
+        configured = config.get(_PHASE_CONFIG.get(name, ""), {})
+        optimizer = phase.get("optimizer") or configured.get("optimizer", "adamw")
+        rows.append(f"| {name} | {optimizer} | {phase['steps']} | {phase['batch_size']} | {phase['lr']:g} | "
                     f"{phase['seconds']:.0f} | {phase['steps_per_second']:.2f} | {first} | {final} |")
     return rows
 
@@ -105,12 +113,17 @@ def render_card(zoo: dict[str, Any]) -> str:
         + (f", plus {c['teacher_text_items']} text-only items drawn from the benchmark's train generators "
            "without audio, held-out names, numbers and templates excluded, standing in for the far larger "
            "text a real text LLM has read" if c.get("teacher_text_items") else "")
+        + (" (by task: " + ", ".join(f"{task} {share:.0%}" for task, share in c["teacher_text_shares"]) + ")"
+           if c.get("teacher_text_items") and c.get("teacher_text_shares") else "")
         + "): description + question + choices -> reasoning trace -> response, through the same teacher "
         "view distillation uses.",
         "",
-        *_phase_rows(zoo["training"]),
+        *_phase_rows(zoo["training"], c),
         "",
-        "AdamW (betas 0.9/0.98), linear warmup then cosine decay to zero, gradients clipped at 1, float32.",
+        "AdamW: betas 0.9/0.98. Muon: the transformer blocks' matrices take Nesterov momentum "
+        "orthogonalised by five Newton-Schulz steps, scaled to AdamW's update size; embeddings, LM head and "
+        "norms stay on AdamW. Every phase: linear warmup then cosine decay to zero, gradients clipped at 1, "
+        "float32.",
         "",
         "## Timings (seconds)",
         "",
