@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from audistill.data.trace import parse_trace
 from audistill.models.load import load_student, load_text_teacher
 from audistill.models.tiny import build_tiny_tokenizer
 from audistill.models.zoo import ZooDataError, budget_config, build_zoo
-from audistill.models.zoo.config import Phase
+from audistill.models.zoo.config import Phase, ZooConfig
 from audistill.models.zoo.encode import encode_audio, student_hidden
 from audistill.models.zoo.gates import GATES, exact_match
 from audistill.models.zoo.key import cache_key, code_version, data_hash
@@ -29,6 +30,7 @@ from audistill.models.zoo.nets import mel_frames, sinusoids, student_model, teac
 from audistill.models.zoo.texts import (
     clip_tasks,
     heard_description,
+    task_counts,
     teacher_examples,
     text_only_examples,
     unique_clips,
@@ -73,8 +75,10 @@ def test_zoo_json_has_every_figure_and_gate(zoo) -> None:
     assert data["key"] == zoo.key
     assert set(data["training"]) == {"student_encoder", "student_joint", "teacher"}
     assert data["training"]["student_encoder"]["steps"] == 3
+    assert data["training"]["teacher"]["optimizer"] == budget_config("tiny").teacher_phase.optimizer
     card = (zoo.folder / "ZOO.md").read_text()
     assert "student.wer" in card and "Qwen2AudioForConditionalGeneration" in card
+    assert f"| teacher | {budget_config('tiny').teacher_phase.optimizer} | 3 |" in card
     assert (zoo.folder / "eval" / "teacher_oracle.json").is_file()
     assert not list(zoo.folder.parent.glob(".zoo.build-*"))
 
@@ -263,6 +267,24 @@ def test_text_only_teacher_items_keep_the_hold_out_and_repeat_by_seed(synth_dir:
         assert example.answer in example.choices
     train = read_examples(synth_dir / "train.json")
     assert {e.sub_category for e in items} == {e.sub_category for e in train}
+
+
+def test_text_only_task_shares_set_the_mix_and_keep_the_turns(synth_dir: Path) -> None:
+    shares = {"sound": 0.25, "music": 0.15, "speech": 0.6}
+    assert task_counts(10, shares) == {"sound": 3, "music": 1, "speech": 6}
+    assert task_counts(7, {"speech": 1.0}) == {"speech": 7}
+    mixed = text_only_examples(40, 11, shares)
+    assert Counter(e.task for e in mixed) == {"sound": 10, "music": 6, "speech": 24}
+    # The even mix is the same items as without shares: the generators' own turns are kept.
+    even = text_only_examples(30, 11)
+    thirds = text_only_examples(30, 11, {"sound": 1 / 3, "music": 1 / 3, "speech": 1 / 3})
+    assert [e.question for e in thirds] == [e.question for e in even]
+    speech = [e for e in mixed if e.task == "speech"]
+    assert len({e.sub_category for e in speech}) == len({e.sub_category for e in even if e.task == "speech"})
+    with pytest.raises(ValueError, match=r"unknown task.*noise"):
+        task_counts(10, {"noise": 1.0})
+    with pytest.raises(ValueError, match="sum to 1"):
+        ZooConfig(teacher_text_items=10, teacher_text_shares=(("sound", 0.5), ("music", 0.2)))
 
 
 def test_exact_match_normalises_case_and_punctuation() -> None:

@@ -97,9 +97,20 @@ class ZooConfig:
     # Extra text-only reasoning items for the teacher (synth's train generators, no audio rendered), each
     # read with its oracle and its heard description like the data's own train items.
     teacher_text_items: int = 0
+    # How those items divide among the benchmark's tasks, as (task, share) pairs summing to 1; empty: the
+    # tasks take turns. A share is about examples, not seconds: a speech item has one description
+    # (oracle and heard are the same words), a sound or music item two.
+    teacher_text_shares: tuple[tuple[str, float], ...] = ()
     teacher_phase: Phase = field(default_factory=lambda: Phase(steps=500, batch_size=32, lr=3e-3))
     eval_batch_size: int = 64
     eval_limit: int | None = None  # dev items per evaluation set (None: all)
+
+    def __post_init__(self) -> None:
+        if self.teacher_text_shares:
+            # texts reads synth, which config need not load before a shares check
+            from audistill.models.zoo.texts import task_counts
+
+            task_counts(self.teacher_text_items, dict(self.teacher_text_shares))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

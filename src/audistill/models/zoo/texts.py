@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -106,20 +106,37 @@ def teacher_examples(examples: Iterable[Example]) -> list[Example]:
     return out
 
 
-def text_only_examples(n: int, seed: int) -> list[Example]:
+def text_only_examples(n: int, seed: int, task_shares: Mapping[str, float] | None = None) -> list[Example]:
     """`n` reasoning items drawn from synth's train generators without rendering audio (text only).
 
     A text LLM has read far more text than any audio set holds; these items play that part for the
     nano teacher. They come from the train split's pools (no held-out name, number or template, so
     the test split's held-out content stays unseen) with their own seed, and carry no audio.
+    `task_shares` (task -> fraction, summing to 1) sets how many come from each task's generators;
+    without it the tasks take turns, as in the benchmark's own splits. Within a task the sub-categories
+    and difficulties keep taking turns either way.
     """
     from audistill.data.formats import mmau_example
     from audistill.synth.build import BY_NAME, DATASET, draft_reasoning
     from audistill.synth.items import format_trace
-    from audistill.synth.plan import reasoning_jobs
+    from audistill.synth.plan import TASK_ORDER, reasoning_jobs
 
+    if task_shares:
+        counts = task_counts(n, task_shares)
+        # The generators deal tasks in turn, so the first 3 x max(count) jobs hold enough of each task.
+        pool = reasoning_jobs("train", len(TASK_ORDER) * max(counts.values(), default=0), seed, "text-only",
+                              16000, 5.0)
+        taken = dict.fromkeys(counts, 0)
+        jobs = []
+        for job in pool:
+            task = job.group[0]
+            if taken.get(task, 0) < counts.get(task, 0):
+                taken[task] += 1
+                jobs.append(job)
+    else:
+        jobs = reasoning_jobs("train", n, seed, "text-only", 16000, 5.0)
     examples: list[Example] = []
-    for job in reasoning_jobs("train", n, seed, "text-only", 16000, 5.0):
+    for job in jobs:
         task, name, difficulty = job.group
         draft, choices, used = draft_reasoning(job)
         meta = {**draft.scene, "query": draft.query, "template": draft.template.id, "held_out": used}
@@ -131,6 +148,25 @@ def text_only_examples(n: int, seed: int) -> list[Example]:
                                          draft.answer)}
         examples.append(mmau_example(row, "text-only", Path(".")))
     return examples
+
+
+def task_counts(n: int, task_shares: Mapping[str, float]) -> dict[str, int]:
+    """`n` split by the shares (largest remainders, so the counts sum to `n`); unknown tasks refused."""
+    from audistill.synth.plan import TASK_ORDER
+
+    unknown = sorted(set(task_shares) - set(TASK_ORDER))
+    if unknown:
+        raise ValueError(f"teacher text task shares: unknown task(s) {', '.join(unknown)}; the benchmark's "
+                         f"tasks are {', '.join(TASK_ORDER)}")
+    if any(share < 0 for share in task_shares.values()) or abs(sum(task_shares.values()) - 1.0) > 1e-6:
+        raise ValueError("teacher text task shares must be non-negative and sum to 1, got "
+                         f"{dict(task_shares)}")
+    exact = {task: n * share for task, share in task_shares.items()}
+    counts = {task: int(value) for task, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda task: (counts[task] - exact[task], TASK_ORDER.index(task)))
+    for task in by_remainder[: n - sum(counts.values())]:
+        counts[task] += 1
+    return counts
 
 
 def tokenizer_corpus(student_tasks: Iterable[StudentTask], teacher_items: Iterable[Example],
