@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from audistill.bench.memory import peak_resident_bytes, reset_peak_resident, resident_bytes
 from audistill.bench.report import GOALS, check_goals
 from audistill.bench.run import run_bench
-from audistill.bench.settings import BenchSettings
+from audistill.bench.settings import TINY_SHAPE, BenchSettings
 from audistill.bench.timing import Timings
 from audistill.bench.trl_gkd import text_student, trl_available
 from audistill.bench.variants import (
@@ -26,7 +26,7 @@ from audistill.bench.variants import (
     use_frozen_copy,
     variant_config,
 )
-from audistill.bench.world import QUICK_SHAPE, BenchWorld, build_models
+from audistill.bench.world import FULL_SHAPE, GPU_SHAPE, QUICK_SHAPE, BenchWorld, build_models
 from audistill.cli import app
 from audistill.distill.sources import CachedTextualSource, TextualTeacherSource
 
@@ -308,6 +308,51 @@ def test_quick_students_head_weighs_what_a_7b_students_does_in_decoder_layers(tm
     assert 32768 * shape.student_hidden / layer > 5 * target
 
 
+def test_attention_flops_count_grouped_query_heads_as_broadcast_to_the_querys():
+    """On CUDA transformers hands the fused attention kernels keys with fewer heads than the queries (torch
+    before 2.13 refused to count them): counted as the same attention with the key heads repeated."""
+    from audistill.bench.timing import grouped_query_attention_formulas
+
+    formulas = grouped_query_attention_formulas()
+    aten = torch.ops.aten
+    forward = formulas[aten._scaled_dot_product_efficient_attention]
+    backward = formulas[aten._scaled_dot_product_efficient_attention_backward]
+    assert formulas[aten._scaled_dot_product_flash_attention] is forward
+    query, grouped, repeated = (2, 8, 16, 4), (2, 2, 16, 4), (2, 8, 16, 4)
+    # scores (b h, s, d) x (b h, d, s) and output (b h, s, s) x (b h, s, d): 2 x 2 b h s s d
+    assert forward(query, grouped, grouped) == forward(query, repeated, repeated) == 2 * 2 * 16 * 16 * 16 * 4
+    assert backward(query, query, grouped, grouped) == backward(query, query, repeated, repeated) > 0
+
+
+@pytest.mark.parametrize("shape", [QUICK_SHAPE, FULL_SHAPE, GPU_SHAPE], ids=["quick", "default", "gpu"])
+def test_teachers_decoder_weighs_over_the_students_what_qwen3_8b_does_over_qwen2_5_omni_7b(shape):
+    """The textual teacher's forward is most of what the online step adds to SFT: its decoder must weigh,
+    over the student's, what the paper's Qwen3-8B (H 4096, MLP 12288, 32 heads of which 8 key-value, 36
+    layers) does over Qwen2.5-Omni-7B (28 layers), within 1 %, counted from the configs the bench builds."""
+    qwen3_8b = 36 * _decoder_layer_weights(4096, 12288, 32, 8)
+    omni_7b = 28 * _decoder_layer_weights(3584, 18944, 28, 4)
+    assert qwen3_8b / omni_7b == pytest.approx(1.064, abs=0.001)
+    assert shape.teacher_intermediate is not None
+    kv = shape.heads // 2  # the tiny models' key-value heads
+    student = shape.student_layers * _decoder_layer_weights(shape.student_hidden, 2 * shape.student_hidden,
+                                                            shape.heads, kv)
+    teacher = shape.teacher_layers * _decoder_layer_weights(shape.teacher_hidden, shape.teacher_intermediate,
+                                                            shape.heads, kv)
+    assert teacher / student == pytest.approx(qwen3_8b / omni_7b, rel=0.01)
+    assert shape.teacher_layers > shape.student_layers  # deeper, so the layer maps are not the identity
+
+
+def test_built_teacher_has_the_shapes_mlp_width(tmp_path):
+    from audistill.models.load import load_adaptor
+
+    shape = replace(TINY_SHAPE, teacher_intermediate=40, examples=1)
+    _, teacher_path = build_models(tmp_path, shape)
+    teacher = load_adaptor(str(teacher_path))
+    mlp = teacher.hf_model.model.layers[0].mlp
+    assert mlp.up_proj.weight.shape == (40, shape.teacher_hidden)
+    assert teacher.num_layers == shape.teacher_layers and teacher.vocab_size >= shape.vocab
+
+
 @pytest.mark.slow
 def test_encoder_runs_once_per_trainer_step_and_in_every_timed_acoustic_forward(bench):
     _, settings, world = bench
@@ -327,3 +372,22 @@ def test_encoder_runs_once_per_trainer_step_and_in_every_timed_acoustic_forward(
         before = len(runs)
         forward.step()
         assert len(runs) == before + 1, forward.name
+
+
+def test_cli_names_how_to_see_where_an_error_from_below_was_raised(monkeypatch):
+    """A torch error (a RuntimeError) in the bench prints its message, and where it was raised only when
+    AUDISTILL_TRACEBACK is set: a GPU run that fails must leave enough to find the line."""
+    import audistill.bench
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("expected mat1 and mat2 to have the same dtype")
+
+    monkeypatch.setattr(audistill.bench, "run_bench", broken)
+    monkeypatch.delenv("AUDISTILL_TRACEBACK", raising=False)
+    plain = CliRunner().invoke(app, ["bench", "--quick"])
+    assert plain.exit_code == 1
+    assert "same dtype" in plain.output and "AUDISTILL_TRACEBACK=1" in plain.output
+    assert "Traceback" not in plain.output
+    monkeypatch.setenv("AUDISTILL_TRACEBACK", "1")
+    traced = CliRunner().invoke(app, ["bench", "--quick"])
+    assert traced.exit_code == 1 and "Traceback" in traced.output and "in broken" in traced.output

@@ -75,7 +75,9 @@ def test_distill_runs_the_paper_config_on_both_student_families(world, tmp_path,
                                                         teacher=teacher_path))
     assert yaml.safe_load((out / "config.yaml").read_text())["sft"]["weight"] == 0.5
     assert json.loads((out / "versions.json").read_text())["torch"] == torch.__version__
-    assert json.loads((out / "run.json").read_text())["seed"] == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["seed"] == 0
+    assert (run["device"], run["mixed_precision"]) == ("cpu", "no")  # what `auto` resolved to here
     assert any((out / "tensorboard").glob("events.out.tfevents.*"))
 
     final = out / "final"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +26,7 @@ app.add_typer(config_app, name="config")
 
 console = Console()
 err_console = Console(stderr=True)
+TRACEBACK_VARIABLE = "AUDISTILL_TRACEBACK"
 
 SetOption = Annotated[
     list[str] | None,
@@ -31,9 +34,16 @@ SetOption = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print a clear error and exit non-zero."""
+def fail(message: str, code: int = 1, cause: BaseException | None = None) -> None:
+    """Print a clear error and exit non-zero. With `cause`, an error raised below us (torch's, say: not
+    a ConfigError or ValueError of our own checks) also says how to see where it came from, and
+    AUDISTILL_TRACEBACK=1 prints that traceback."""
+    if cause is not None and os.environ.get(TRACEBACK_VARIABLE):
+        err_console.print("".join(traceback.format_exception(cause)), highlight=False, markup=False)
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if cause is not None and not isinstance(cause, ConfigError | ValueError) and not os.environ.get(
+            TRACEBACK_VARIABLE):
+        err_console.print(f"(set {TRACEBACK_VARIABLE}=1 to see where it was raised)", highlight=False)
     raise typer.Exit(code)
 
 
@@ -386,13 +396,15 @@ def demo(
     try:
         run_demo(preset(out, **changes), console)
     except (ConfigError, ValueError, RuntimeError) as exc:
-        fail(str(exc))
+        fail(str(exc), cause=exc)
 
 
 @app.command("bench")
 def bench(
     quick: Annotated[bool, typer.Option(help="Smaller models and fewer rounds (under 3 minutes on 2 "
                                               "cores).")] = False,
+    gpu: Annotated[bool, typer.Option(help="Wider models (width 2,048, batch 8, 500-token traces) on a CUDA "
+                                           "device, bf16.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the figures as JSON to this file.")] = None,
     student: Annotated[str | None, typer.Option(help="Student checkpoint (default: a tiny Qwen2-Audio "
                                                      "built here); needs --teacher.")] = None,
@@ -405,15 +417,21 @@ def bench(
 
     Example: audistill bench --quick --out bench.json
     """
+    import torch
+
     from audistill.bench import BenchSettings, run_bench
 
     if (student is None) != (teacher is None):
         fail("--student and --teacher go together (the teacher must share the student's tokenizer)")
-    preset = BenchSettings.quick if quick else BenchSettings.default
+    if quick and gpu:
+        fail("--quick and --gpu are two presets; choose one")
+    if gpu and not torch.cuda.is_available():
+        fail("--gpu needs a CUDA device, and torch sees none")
+    preset = BenchSettings.quick if quick else BenchSettings.gpu if gpu else BenchSettings.default
     try:
         run_bench(preset(student=student, teacher=teacher, threads=threads), out, console)
     except (ConfigError, ValueError, RuntimeError) as exc:
-        fail(str(exc))
+        fail(str(exc), cause=exc)
     if out is not None:
         console.print(f"wrote {out}", highlight=False)
 

@@ -142,10 +142,10 @@ def _measure(settings: BenchSettings, workdir: Path, phases: _Phases) -> dict[st
             flops[s.name] = count_flops(s)
             phases.tick()
         phases.phase("timing (round-robin)")
-        rate = matmul_rate(device, geometry["dtype"])
+        rate = matmul_rate(device, geometry["compute_dtype"])
         timings = round_robin(steps, settings.rounds, settings.warmup, device, phases.tick,
                               reference="sft", between=[n for n in TIMED if n != "sft"])
-        rate = max(rate, matmul_rate(device, geometry["dtype"]))  # the less disturbed of two
+        rate = max(rate, matmul_rate(device, geometry["compute_dtype"]))  # the less disturbed of two
         phases.phase("where the time goes (phase clock)")
         phase_s = {name: step.phase_seconds(settings.phase_steps) for name, step in timed.items()}
         phases.tick()
@@ -176,7 +176,10 @@ def _prepare(world: BenchWorld, settings: BenchSettings, workdir: Path
         student = timed["sft"].run.parts.student
         text = text_steps(student, teacher, teacher_batch, workdir)
     steps: list[Step] = [*timed.values(), *acoustic_forwards(timed["full_cached"]), *text]
-    geometry = {"dtype": student.dtype, "student_parameters": _parameters(student.hf_model),
+    mixed_precision = timed["sft"].run.accelerator.mixed_precision
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+    geometry = {"dtype": student.dtype, "compute_dtype": autocast or student.dtype,
+                "student_parameters": _parameters(student.hf_model),
                 "teacher_parameters": _parameters(teacher.hf_model), "vocab": student.vocab_size,
                 "student_layers": student.num_layers, "teacher_layers": teacher.num_layers}
     return timed, steps, student.device, geometry
@@ -243,7 +246,8 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
                    "student_parameters": geometry["student_parameters"],
                    "teacher_parameters": geometry["teacher_parameters"], "vocab": geometry["vocab"],
                    "student_layers": geometry["student_layers"], "teacher_layers": geometry["teacher_layers"],
-                   "dtype": str(geometry["dtype"]).replace("torch.", "")},
+                   "dtype": str(geometry["dtype"]).replace("torch.", ""),
+                   "compute_dtype": str(geometry["compute_dtype"]).replace("torch.", "")},
         "shape": {**settings.shape.as_dict(), "models_built": world.built},  # model sizes: when built
         "settings": {"preset": settings.preset, "rounds": settings.rounds, "warmup": settings.warmup,
                      "memory_steps": settings.memory_steps, "phase_steps": settings.phase_steps,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from audistill.bench.world import FULL_SHAPE, QUICK_SHAPE, BenchShape
+from audistill.bench.world import FULL_SHAPE, GPU_SHAPE, QUICK_SHAPE, BenchShape
 
 # Sizes of the test preset: seconds, not minutes, and still every code path.
 TINY_SHAPE = BenchShape(student_hidden=32, student_layers=2, teacher_hidden=32, teacher_layers=3, heads=4,
@@ -32,6 +32,7 @@ class BenchSettings:
     phase_steps: int = 3
     threads: int = 1
     device: str = "auto"
+    student_dtype: str = "auto"  # the run's student.dtype (auto: bf16 on a GPU that has it, else fp32)
     cache_ks: tuple[int, ...] = (32, 64, 128)
     student: str | None = None
     teacher: str | None = None
@@ -45,6 +46,13 @@ class BenchSettings:
     @classmethod
     def default(cls, **changes: Any) -> BenchSettings:
         return replace(cls(shape=FULL_SHAPE, rounds=5, preset="default"), **changes)
+
+    @classmethod
+    def gpu(cls, **changes: Any) -> BenchSettings:
+        """Wider models on a CUDA device: fp32 weights under bf16 autocast, as the trainer recommends for full
+        fine-tuning (bf16 weights lose updates below their precision)."""
+        return replace(cls(shape=GPU_SHAPE, rounds=10, warmup=2, device="cuda", student_dtype="float32",
+                           preset="gpu"), **changes)
 
     @classmethod
     def tiny(cls, **changes: Any) -> BenchSettings:

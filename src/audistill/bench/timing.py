@@ -113,9 +113,46 @@ def count_flops(step: Step) -> int:
     """FLOPs of one step (matmuls, convolutions, attention; forward and backward)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=grouped_query_attention_formulas()) as counter:
         step.step()
     return int(counter.get_total_flops())
+
+
+def grouped_query_attention_formulas() -> dict[Any, Callable[..., int]]:
+    """FLOP formulas of the fused attention kernels that count grouped-query attention (fewer key and value
+    heads than query heads, as every Qwen model has) as its key and value heads broadcast to the query's.
+
+    torch before 2.13 counted only equal head counts and failed on CUDA, where transformers hands the fused
+    kernels the grouped keys (on CPU it repeats them first). Same figures as torch 2.13's own formulas.
+    """
+    from torch.utils import flop_counter
+
+    def widened(query: Sequence[int], key: Sequence[int], value: Sequence[int]
+                ) -> tuple[Sequence[int], Sequence[int]]:
+        if len(query) != 4 or key[1] == query[1]:
+            return key, value
+        return (key[0], query[1], *key[2:]), (value[0], query[1], *value[2:])
+
+    def forward(query_shape: Sequence[int], key_shape: Sequence[int], value_shape: Sequence[int],
+                *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        key_shape, value_shape = widened(query_shape, key_shape, value_shape)
+        return int(flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape))
+
+    def backward(grad_out_shape: Sequence[int], query_shape: Sequence[int], key_shape: Sequence[int],
+                 value_shape: Sequence[int], *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        key_shape, value_shape = widened(query_shape, key_shape, value_shape)
+        return int(flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape))
+
+    aten = torch.ops.aten
+    kernels = ("_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention",
+               "_scaled_dot_product_cudnn_attention")
+    formulas: dict[Any, Callable[..., int]] = {}
+    for name in kernels:
+        if hasattr(aten, name):
+            formulas[getattr(aten, name)] = forward
+        if hasattr(aten, f"{name}_backward"):
+            formulas[getattr(aten, f"{name}_backward")] = backward
+    return formulas
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, size: int = 1024, repeats: int = 8) -> float:

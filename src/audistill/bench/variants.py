@@ -61,7 +61,8 @@ def base_overrides(world: BenchWorld, settings: BenchSettings, workdir: Path) ->
     """What every variant shares: models, data, batch, one micro-batch per step, a tiny learning rate."""
     return [
         f"student.path={world.student}", f"textual_teacher.path={world.teacher}",
-        f"student.device={settings.device}", f"data.train={world.data}",
+        f"student.device={settings.device}", f"student.dtype={settings.student_dtype}",
+        f"data.train={world.data}",
         f"train.batch_size={settings.shape.batch_size}", "train.grad_accum=1", "train.max_steps=100000",
         "train.lr=1e-6", "train.warmup_ratio=0", "train.save_every=100000",
         f"textual_teacher.cache_dir={cache_folder(workdir, 32)}", "textual_teacher.cache_k=32",

@@ -1,8 +1,9 @@
 """The bench's models and data: tiny models of the real classes (or the user's), and rows that fill them.
 
-Default models keep the paper's proportions where a 2-core CPU allows it: the textual teacher's decoder is
-about the student's size and a little deeper (Qwen3-8B, 36 layers, over Qwen2.5-Omni-7B, 28 layers), both
-share one output vocabulary, and each example has an audio clip, a prompt and a reasoning target in roughly
+Default models keep the paper's proportions where a 2-core CPU allows it: the textual teacher's decoder
+weighs what Qwen3-8B's does over Qwen2.5-Omni-7B's (36 layers of 193 M weights against 28 of 233 M: 1.064 x;
+here five layers with a narrower MLP over four, `TEACHER_MLP_PER_HIDDEN`: 1.068 x), both share one output
+vocabulary, and each example has an audio clip, a prompt and a reasoning target in roughly
 the token shares of audio-reasoning data (CoTA: a clip of several seconds, a trace of a few hundred tokens).
 The data rows are written as our JSONL with real wav files and read back through `data.train`, so the
 variants go through exactly the loading, view and collation code a user's run does.
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from audistill.models.tiny import build_tiny_student, build_tiny_text_lm, build_tiny_tokenizer
 
@@ -68,6 +70,7 @@ class BenchShape:
     description_words: int  # words of the description the textual teacher reads
     batch_size: int
     examples: int  # rows written (the cache size figures use all of them)
+    teacher_intermediate: int | None = None  # the teacher's MLP width; None: the tiny models' 2 x hidden
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -77,14 +80,26 @@ class BenchShape:
 # Qwen2.5-Omni-7B's (module notes).
 VOCAB_PER_HIDDEN = 21
 
+# The teacher's MLP width per hidden unit that makes five teacher layers weigh 1.068 x four student layers
+# (each 3 H^2 of attention and 3 H x MLP width): Qwen3-8B's decoder over Qwen2.5-Omni-7B's is 1.064 x. With
+# the tiny models' own 2 H MLP the teacher would weigh 1.25 x and overstate the textual teacher's forward.
+TEACHER_MLP_PER_HIDDEN = 1.5625
+
 QUICK_SHAPE = BenchShape(student_hidden=256, student_layers=4, teacher_hidden=256, teacher_layers=5,
                          heads=4, vocab=VOCAB_PER_HIDDEN * 256, encoder_dim=128, encoder_layers=4,
                          audio_window_s=4, audio_seconds=3.0, target_words=27, description_words=15,
-                         batch_size=2, examples=8)
+                         batch_size=2, examples=8, teacher_intermediate=round(TEACHER_MLP_PER_HIDDEN * 256))
 FULL_SHAPE = BenchShape(student_hidden=384, student_layers=8, teacher_hidden=384, teacher_layers=10,
                         heads=6, vocab=VOCAB_PER_HIDDEN * 384, encoder_dim=256, encoder_layers=4,
                         audio_window_s=8, audio_seconds=8.0, target_words=90, description_words=40,
-                        batch_size=2, examples=16)
+                        batch_size=2, examples=16, teacher_intermediate=round(TEACHER_MLP_PER_HIDDEN * 384))
+# For a CUDA device: a 7B's layer width in part (2,048 against 3,584) and depth cut to 8 student layers, so a
+# step is large enough to keep the GPU's matrix units busy; CoTA-like rows (10 s clip, 30 s encoder window,
+# about 500 target tokens) in batches of 8.
+GPU_SHAPE = BenchShape(student_hidden=2048, student_layers=8, teacher_hidden=2048, teacher_layers=10,
+                       heads=16, vocab=VOCAB_PER_HIDDEN * 2048, encoder_dim=640, encoder_layers=4,
+                       audio_window_s=30, audio_seconds=10.0, target_words=140, description_words=60,
+                       batch_size=8, examples=16, teacher_intermediate=round(TEACHER_MLP_PER_HIDDEN * 2048))
 
 
 @dataclass(frozen=True)
@@ -108,7 +123,19 @@ def build_models(root: Path, shape: BenchShape) -> tuple[Path, Path]:
     teacher = build_tiny_text_lm(
         "qwen3", root / "teacher", tokenizer=tokenizer, vocab_size=shape.vocab,
         hidden_size=shape.teacher_hidden, num_layers=shape.teacher_layers, num_heads=shape.heads)
+    if shape.teacher_intermediate is not None:
+        _remake_with_mlp_width(teacher, shape.teacher_intermediate)
     return student, teacher
+
+
+def _remake_with_mlp_width(folder: Path, intermediate: int, seed: int = 1) -> None:
+    """Re-initialise the causal LM saved in `folder` with MLPs `intermediate` wide (tokenizer kept)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(str(folder))
+    config.intermediate_size = intermediate
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(folder))
 
 
 def _words(count: int, offset: int) -> str:

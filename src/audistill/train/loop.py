@@ -212,7 +212,7 @@ def _prepare(cfg: RunConfig, accelerator: Accelerator, resume: bool, show_progre
     else:
         set_seed(t.seed + accelerator.process_index)  # independent dropout per process
     if main:
-        _write_records(cfg, out, plan, accelerator.num_processes)
+        _write_records(cfg, out, plan, accelerator)
         _warn_low_precision_weights(parts)
     return Run(cfg, out, accelerator, parts, views, plan, model, module, optimizer, scheduler, start)
 
@@ -258,13 +258,15 @@ def _warn_low_precision_weights(parts: Components) -> None:
             highlight=False, soft_wrap=True)
 
 
-def _write_records(cfg: RunConfig, out: Path, plan: DataPlan, world: int) -> None:
+def _write_records(cfg: RunConfig, out: Path, plan: DataPlan, accelerator: Accelerator) -> None:
+    """config.yaml as given, versions.json, and run.json with what `auto` settings resolved to here."""
     atomic_write_text(out / "config.yaml", dump_config(cfg))
     write_versions(out)
     atomic_write_json(out / "run.json", {
-        "seed": cfg.train.seed, "processes": world, "global_batch": plan.global_batch,
+        "seed": cfg.train.seed, "processes": accelerator.num_processes, "global_batch": plan.global_batch,
         "examples": plan.num_examples, "steps_per_epoch": plan.steps_per_epoch,
-        "total_steps": plan.total_steps, "config_hash": cfg.hash()})
+        "total_steps": plan.total_steps, "config_hash": cfg.hash(), "device": str(accelerator.device),
+        "mixed_precision": accelerator.mixed_precision})
 
 
 # ---- the loop -----------------------------------------------------------------------------------------
