@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -25,6 +26,7 @@ from audistill.bench.variants import (
     count_forward_calls,
     use_frozen_copy,
     variant_config,
+    variant_overrides,
 )
 from audistill.bench.world import FULL_SHAPE, GPU_SHAPE, QUICK_SHAPE, BenchWorld, build_models
 from audistill.cli import app
@@ -351,6 +353,36 @@ def test_built_teacher_has_the_shapes_mlp_width(tmp_path):
     mlp = teacher.hf_model.model.layers[0].mlp
     assert mlp.up_proj.weight.shape == (40, shape.teacher_hidden)
     assert teacher.num_layers == shape.teacher_layers and teacher.vocab_size >= shape.vocab
+
+
+@pytest.mark.parametrize("name", ["full_online", "full_online_exact_lens", "full_online_projected",
+                                  "full_cached", "lora_sft"])
+def test_every_variant_trains_an_fp32_student_beside_a_bf16_teacher_under_bf16_autocast(bench, tmp_path,
+                                                                                        name):
+    """What a GPU run gets by default for the teacher (bf16 weights) and the forwards (bf16 autocast),
+    beside fp32 student weights (what the trainer recommends for full fine-tuning): every variant's
+    step runs, its metrics are finite and the student's weights move."""
+    from audistill.config import load_config
+    from audistill.train.loop import optimizer_step
+
+    _, settings, world = bench
+    assert settings.workdir is not None
+    # the cached variant reads a cache made by the fp32 teacher (a bf16 one would need its own cache)
+    teacher = ["textual_teacher.dtype=bfloat16"] if name.startswith("full_online") else []
+    cfg = load_config(None, [*variant_overrides(name, world, settings, settings.workdir), *teacher,
+                             "student.dtype=float32", "train.mixed_precision=bf16", "train.lr=1e-3",
+                             f"train.output_dir={tmp_path}"])
+    step = TrainerStep.prepare(name, cfg)
+    run = step.run
+    assert run.accelerator.mixed_precision == "bf16"
+    if run.parts.teacher is not None:
+        assert run.parts.teacher.hf_model.dtype == torch.bfloat16
+    trainable = [p for p in run.parts.student.hf_model.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    before = [p.detach().clone() for p in trainable]
+    sums, grad_norm = optimizer_step(run, 0, itertools.repeat(step.batch), step.metric_names)
+    assert all(math.isfinite(v) for v in sums) and math.isfinite(float(grad_norm)) and float(grad_norm) > 0
+    assert any(not torch.equal(b, p.detach()) for b, p in zip(before, trainable, strict=True))
 
 
 @pytest.mark.slow
