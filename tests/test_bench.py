@@ -362,8 +362,10 @@ def test_every_variant_trains_an_fp32_student_beside_a_bf16_teacher_under_bf16_a
     """What a GPU run gets by default for the teacher (bf16 weights) and the forwards (bf16 autocast),
     beside fp32 student weights (what the trainer recommends for full fine-tuning): every variant's
     step runs, its metrics are finite and the student's weights move."""
+    from accelerate.state import AcceleratorState, GradientState
+
     from audistill.config import load_config
-    from audistill.train.loop import optimizer_step
+    from audistill.train.loop import optimizer_step, release_run
 
     _, settings, world = bench
     assert settings.workdir is not None
@@ -372,17 +374,24 @@ def test_every_variant_trains_an_fp32_student_beside_a_bf16_teacher_under_bf16_a
     cfg = load_config(None, [*variant_overrides(name, world, settings, settings.workdir), *teacher,
                              "student.dtype=float32", "train.mixed_precision=bf16", "train.lr=1e-3",
                              f"train.output_dir={tmp_path}"])
+    # Accelerate keeps one state per process; earlier tests' runs may have set it without autocast.
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
     step = TrainerStep.prepare(name, cfg)
     run = step.run
-    assert run.accelerator.mixed_precision == "bf16"
-    if run.parts.teacher is not None:
-        assert run.parts.teacher.hf_model.dtype == torch.bfloat16
-    trainable = [p for p in run.parts.student.hf_model.parameters() if p.requires_grad]
-    assert trainable and all(p.dtype == torch.float32 for p in trainable)
-    before = [p.detach().clone() for p in trainable]
-    sums, grad_norm = optimizer_step(run, 0, itertools.repeat(step.batch), step.metric_names)
-    assert all(math.isfinite(v) for v in sums) and math.isfinite(float(grad_norm)) and float(grad_norm) > 0
-    assert any(not torch.equal(b, p.detach()) for b, p in zip(before, trainable, strict=True))
+    try:
+        assert run.accelerator.mixed_precision == "bf16"
+        if run.parts.teacher is not None:
+            assert run.parts.teacher.hf_model.dtype == torch.bfloat16
+        trainable = [p for p in run.parts.student.hf_model.parameters() if p.requires_grad]
+        assert trainable and all(p.dtype == torch.float32 for p in trainable)
+        before = [p.detach().clone() for p in trainable]
+        sums, grad_norm = optimizer_step(run, 0, itertools.repeat(step.batch), step.metric_names)
+        assert all(math.isfinite(v) for v in sums)
+        assert math.isfinite(float(grad_norm)) and float(grad_norm) > 0
+        assert any(not torch.equal(b, p.detach()) for b, p in zip(before, trainable, strict=True))
+    finally:
+        release_run(run)
 
 
 @pytest.mark.slow
