@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# What a CUDA machine adds to the CPU test suite, in one short run: the bench's GPU preset (bf16 models of
-# width 2,048, every variant, peak CUDA memory, TRL's GKD beside ours) and the quick demo, whose rows train,
-# describe and evaluate on the GPU. Usage: scripts/gpu_check.sh OUT_DIR  (audistill importable, a GPU seen).
+# What a CUDA machine adds to the CPU test suite, in one short run: the bench's GPU preset (models of width
+# 2,048 under bf16 autocast, every variant, peak CUDA memory, TRL's GKD beside ours), the quick demo, whose
+# rows train, describe and evaluate on the GPU, and the test suite itself on that machine's torch (tests
+# that leave the device on `auto` then run on CUDA). Usage: scripts/gpu_check.sh OUT_DIR  (audistill importable, a GPU seen).
 # Each stage has its own time limit, so one that hangs still leaves the others' figures in OUT_DIR.
 set -uo pipefail
 out=${1:?usage: scripts/gpu_check.sh OUT_DIR}
@@ -40,3 +41,5 @@ for run in sorted(Path(sys.argv[1]).glob("rows/*/seed-*/train/run.json")):
     record = json.loads(run.read_text())
     print(f"{run.parts[-4]}: device {record.get('device')}, mixed precision {record.get('mixed_precision')}")
 PY
+
+stage pytest "${PYTEST_LIMIT:-240}" "$py" -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-8}" tests
