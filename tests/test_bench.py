@@ -7,6 +7,7 @@ import json
 import math
 import statistics
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -432,3 +433,22 @@ def test_cli_names_how_to_see_where_an_error_from_below_was_raised(monkeypatch):
     monkeypatch.setenv("AUDISTILL_TRACEBACK", "1")
     traced = CliRunner().invoke(app, ["bench", "--quick"])
     assert traced.exit_code == 1 and "Traceback" in traced.output and "in broken" in traced.output
+
+
+def test_gpu_preset_refuses_a_machine_without_cuda_and_the_quick_preset_beside_it(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    no_gpu = CliRunner().invoke(app, ["bench", "--gpu"])
+    assert no_gpu.exit_code == 1 and "needs a CUDA device" in no_gpu.output
+    both = CliRunner().invoke(app, ["bench", "--gpu", "--quick"])
+    assert both.exit_code == 1 and "choose one" in both.output
+
+
+def test_gpu_preset_runs_on_cuda_with_fp32_weights_under_autocast():
+    settings = BenchSettings.gpu()
+    assert (settings.device, settings.student_dtype, settings.preset) == ("cuda", "float32", "gpu")
+    gpu, quick = settings.shape, QUICK_SHAPE  # matrix work per step: width^2 x target tokens
+    assert gpu.student_hidden**2 * gpu.batch_size * gpu.target_words > 1000 * (
+        quick.student_hidden**2 * quick.batch_size * quick.target_words)
+    overrides = variant_overrides("full_online", BenchWorld(Path("s"), Path("t"), Path("d.jsonl"), True),
+                                  settings, Path("w"))
+    assert "student.device=cuda" in overrides and "student.dtype=float32" in overrides
