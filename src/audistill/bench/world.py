@@ -129,7 +129,10 @@ def build_models(root: Path, shape: BenchShape) -> tuple[Path, Path]:
 
 
 def _remake_with_mlp_width(folder: Path, intermediate: int, seed: int = 1) -> None:
-    """Re-initialise the causal LM saved in `folder` with MLPs `intermediate` wide (tokenizer kept)."""
+    """Re-initialise the causal LM saved in `folder` with MLPs `intermediate` wide (tokenizer kept).
+
+    Done here rather than by a parameter of `build_tiny_text_lm`: models/tiny.py is part of the zoo's
+    code hash, and a change there would make every cached zoo (and the recorded one) rebuild."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(str(folder))
