@@ -38,11 +38,11 @@ def fail(message: str, code: int = 1, cause: BaseException | None = None) -> Non
     """Print a clear error and exit non-zero. With `cause`, an error raised below us (torch's, say: not
     a ConfigError or ValueError of our own checks) also says how to see where it came from, and
     AUDISTILL_TRACEBACK=1 prints that traceback."""
-    if cause is not None and os.environ.get(TRACEBACK_VARIABLE):
+    traced = bool(os.environ.get(TRACEBACK_VARIABLE))
+    if cause is not None and traced:
         err_console.print("".join(traceback.format_exception(cause)), highlight=False, markup=False)
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    if cause is not None and not isinstance(cause, ConfigError | ValueError) and not os.environ.get(
-            TRACEBACK_VARIABLE):
+    if cause is not None and not traced and not isinstance(cause, ConfigError | ValueError):
         err_console.print(f"(set {TRACEBACK_VARIABLE}=1 to see where it was raised)", highlight=False)
     raise typer.Exit(code)
 
