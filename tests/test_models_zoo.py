@@ -122,6 +122,45 @@ def test_same_seed_gives_the_same_weights(zoo, synth_dir: Path, tmp_path: Path) 
             (first.folder / name / "model.safetensors").read_bytes()
 
 
+def test_teacher_steps_compute_the_same_bits_when_it_is_lent_threads(synth_dir: Path, tmp_path: Path) -> None:
+    """The zoo lends the teacher the student's cores mid-run (`TeacherProcess.lend_threads`): a teacher
+    of the demo's width switched from one thread to two after two steps ends with the very weights of
+    one trained on one thread throughout."""
+    from audistill.models.zoo.build import load_zoo_model
+    from audistill.models.zoo.config import DEMO
+    from audistill.models.zoo.teacher import teacher_views, train_teacher
+    from audistill.views import DEFAULT_SYSTEM_PROMPT
+
+    cfg = replace(budget_config("tiny"), teacher=DEMO.teacher,
+                  teacher_phase=Phase(steps=5, batch_size=16, lr=1.5e-3, warmup_steps=1, optimizer="muon"))
+    items = teacher_examples(read_examples(synth_dir / "train.json"))
+    tokenizer = build_tiny_tokenizer(None, vocab_size=cfg.vocab_size, corpus=[e.description for e in items])
+    teacher_model(cfg.teacher, tokenizer, 0).save_pretrained(str(tmp_path / "init"))
+    tokenizer.save_pretrained(str(tmp_path / "init"))
+    before = torch.get_num_threads()
+    weights, asked = [], []
+    try:
+        for schedule in ([1] * 5, [1, 1, 2, 2, 2]):
+            torch.set_num_threads(1)
+            teacher = load_zoo_model(tmp_path / "init", "cpu")
+            views = teacher_views(teacher, None, items, DEFAULT_SYSTEM_PROMPT)
+            steps = iter(schedule)
+
+            def threads(steps=steps) -> int:
+                wanted = next(steps)
+                asked.append(wanted)
+                return wanted
+
+            train_teacher(teacher, views, cfg, threads=threads)
+            weights.append({k: v.detach().clone() for k, v in teacher.hf_model.state_dict().items()})
+            assert torch.get_num_threads() == schedule[-1]
+    finally:
+        torch.set_num_threads(before)
+    assert asked == [1] * 5 + [1, 1, 2, 2, 2]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_cache_key_follows_data_config_and_code(synth_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "set"
     shutil.copytree(synth_dir, copy)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -245,6 +246,8 @@ def _build(splits: dict[str, list[Example]], cfg: ZooConfig, folder: Path, devic
         timings["student_joint_seconds"] = joint_stats.seconds
         with quiet_hf():
             student.hf_model.save_pretrained(str(student_dir))
+        if child is not None:  # the student's cores are free: the teacher's remaining steps take them
+            child.lend_threads(teacher_threads + torch.get_num_threads())
         student_parameters = parameter_count(student.hf_model)
         encoder_parameters = parameter_count(student.hf_model.model.audio_tower)
         del trainer, clip_items, task_items, student

@@ -7,7 +7,7 @@ the very view distillation uses, so the teacher is taught exactly the prompt it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -28,13 +28,21 @@ def teacher_views(adaptor: TextLMAdaptor, audio_format: AudioFormat, examples: S
 
 
 def train_teacher(adaptor: TextLMAdaptor, views: Sequence[TextView], config: ZooConfig,
-                  progress: Any | None = None) -> PhaseStats:
-    """Train the teacher with next-token cross-entropy on the target tokens of `views`."""
+                  progress: Any | None = None, threads: Callable[[], int] | None = None) -> PhaseStats:
+    """Train the teacher with next-token cross-entropy on the target tokens of `views`.
+
+    `threads`, asked before every step: the torch threads that step may use (the zoo lends the teacher
+    the student's cores once the student is done). Its steps compute the same numbers on any number of
+    threads (tested), so this changes the time, not the model.
+    """
     model = adaptor.hf_model
     pad_id = adaptor.tokenizer.pad_token_id
     device = adaptor.device
 
     def step(batch: Sequence[TextView]) -> dict[str, Tensor]:
+        wanted = threads() if threads is not None else torch.get_num_threads()
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
         collated = collate_texts(batch, pad_id).to(device)
         hidden = model.model(input_ids=collated.input_ids, attention_mask=collated.attention_mask,
                              use_cache=False).last_hidden_state
