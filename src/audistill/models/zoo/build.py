@@ -184,7 +184,8 @@ def build_zoo(
     built.mkdir(parents=True)
     try:
         total_threads = max(1, threads or available_cores())
-        # Two or more threads: the teacher trains in a child process beside the student (half each).
+        # Two or more threads: the teacher trains in a child process beside the student (half each; all of
+        # them once the student is done).
         parallel = total_threads >= 2
         student_threads = total_threads // 2 if parallel else total_threads
         with torch_threads(student_threads):

@@ -35,13 +35,15 @@ def render_card(zoo: dict[str, Any]) -> str:
     timings = zoo["timings"]
     load = zoo["load_average"]
     verdict = "all gates hold" if zoo["passed"] else "SOME GATES FAIL"
+    layout = ("teacher and student side by side, half each, then the teacher all of them"
+              if zoo.get("parallel") else "one at a time")
     lines = [
         "# audistill nano model zoo",
         "",
         f"Built by `audistill zoo build --data {zoo['data']['folder']} --budget {zoo['budget']}` "
         f"(seed {c['seed']}, cache key `{zoo['key']}`) in {timings['total_seconds']:.0f} s on "
         f"{zoo['threads']} torch thread(s) "
-        f"({'teacher and student side by side, half each' if zoo.get('parallel') else 'one at a time'}); "
+        f"({layout}); "
         f"load average {load['start']:.2f} at the start, "
         f"{load['end']:.2f} at the end (other work on the machine slows every figure below). "
         f"Gates: **{verdict}**.",

@@ -32,8 +32,8 @@ def train_teacher(adaptor: TextLMAdaptor, views: Sequence[TextView], config: Zoo
     """Train the teacher with next-token cross-entropy on the target tokens of `views`.
 
     `threads`, asked before every step: the torch threads that step may use (the zoo lends the teacher
-    the student's cores once the student is done). Its steps compute the same numbers on any number of
-    threads (tested), so this changes the time, not the model.
+    the student's cores once the student is done). Its steps compute the same bits on one thread and on
+    two (tested), so this changes the time, not the model.
     """
     model = adaptor.hf_model
     pad_id = adaptor.tokenizer.pad_token_id
