@@ -2,7 +2,8 @@
 # What a CUDA machine adds to the CPU test suite, in one short run: the bench's GPU preset (models of width
 # 2,048 under bf16 autocast, every variant, peak CUDA memory, TRL's GKD beside ours), the quick demo, whose
 # rows train, describe and evaluate on the GPU, and the test suite itself on that machine's torch (tests
-# that leave the device on `auto` then run on CUDA). Usage: scripts/gpu_check.sh OUT_DIR  (audistill importable, a GPU seen).
+# that leave the device on `auto` then run on CUDA).
+# Usage: scripts/gpu_check.sh OUT_DIR  (audistill importable, a GPU seen).
 # Each stage has its own time limit, so one that hangs still leaves the others' figures in OUT_DIR.
 set -uo pipefail
 out=${1:?usage: scripts/gpu_check.sh OUT_DIR}

@@ -71,7 +71,7 @@ def _teacher_main(job: TeacherJob, channel: Any, threads: Any) -> None:
         assert isinstance(teacher, TextLMAdaptor)
         views = teacher_views(teacher, job.audio_format, job.examples, job.system_prompt)
         stats = train_teacher(teacher, views, job.config, QueueProgress(channel),
-                              threads=lambda: max(1, int(threads.value)))
+                              threads=lambda: threads.value)  # at least 1: lend_threads sees to it
         with quiet_hf():
             teacher.hf_model.save_pretrained(str(job.folder))
         channel.put(("done", stats, max(len(v.target_ids) for v in views)))

@@ -40,8 +40,7 @@ def train_teacher(adaptor: TextLMAdaptor, views: Sequence[TextView], config: Zoo
     device = adaptor.device
 
     def step(batch: Sequence[TextView]) -> dict[str, Tensor]:
-        wanted = threads() if threads is not None else torch.get_num_threads()
-        if wanted != torch.get_num_threads():
+        if threads is not None and (wanted := threads()) != torch.get_num_threads():
             torch.set_num_threads(wanted)
         collated = collate_texts(batch, pad_id).to(device)
         hidden = model.model(input_ids=collated.input_ids, attention_mask=collated.attention_mask,
