@@ -16,11 +16,11 @@ from audistill.distill.divergences import (
     register_divergence,
 )
 from audistill.distill.token_losses import (
-    CPU_CHUNK_ELEMENTS,
     GPU_CHUNK_ELEMENTS,
     LOG_ZERO,
     DivergenceSpec,
     auto_chunk_size,
+    cpu_chunk_elements,
     dense_divergence,
     teacher_topk,
     topk_divergence,
@@ -328,8 +328,32 @@ def test_spec_from_config_and_bad_names() -> None:
 
 def test_automatic_chunk_size_follows_the_device_budget() -> None:
     cpu = torch.device("cpu")
-    assert auto_chunk_size(None, 32768, cpu) == CPU_CHUNK_ELEMENTS // 32768 == 8
+    assert auto_chunk_size(None, 32768, cpu) == cpu_chunk_elements() // 32768
+    assert auto_chunk_size(None, 32768, cpu, cpu_elements=1 << 18) == 8
     assert auto_chunk_size(None, 152064, torch.device("cuda")) == GPU_CHUNK_ELEMENTS // 152064
     assert auto_chunk_size(None, 10**9, cpu) == 1
     assert auto_chunk_size(7, 32768, cpu) == 7
     assert TextualTeacherConfig().chunk_size is None
+
+
+def test_cpu_chunks_hold_one_l2_cache_of_fp32(tmp_path, monkeypatch) -> None:
+    from audistill import runtime
+    from audistill.distill import token_losses
+
+    def cache(index: int, level: int, kind: str, size: str) -> None:
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, text in (("level", f"{level}\n"), ("type", f"{kind}\n"), ("size", f"{size}\n")):
+            (folder / name).write_text(text)
+
+    cache(0, 1, "Data", "32K")
+    cache(1, 1, "Instruction", "32K")
+    cache(2, 2, "Unified", "512K")
+    cache(3, 3, "Unified", "32768K")
+    assert runtime.l2_cache_bytes.__wrapped__(tmp_path) == 512 * 1024
+    assert runtime.l2_cache_bytes.__wrapped__(tmp_path / "missing") is None
+    monkeypatch.setattr(token_losses, "l2_cache_bytes", lambda: 1 << 20)
+    assert cpu_chunk_elements() == 1 << 18
+    assert auto_chunk_size(None, 5376, torch.device("cpu")) == (1 << 18) // 5376
+    monkeypatch.setattr(token_losses, "l2_cache_bytes", lambda: None)
+    assert cpu_chunk_elements() == token_losses.CPU_CHUNK_ELEMENTS_UNKNOWN_L2

@@ -49,9 +49,24 @@ def by_hand(student_states: list[Tensor], teacher_states: list[Tensor], student:
     return out
 
 
+def test_the_chunking_changes_no_bit_of_values_or_gradients(monkeypatch) -> None:
+    """Chunks follow the machine's cache size, so results must not depend on them."""
+    student, teacher = lenses()
+    results = []
+    for positions in (1, 2, ROWS):
+        monkeypatch.setattr(support_module, "_chunk_elements", lambda _device, p=positions: p * K * 6)
+        s_states, t_states, support = inputs()
+        values = support_lens_divergences(s_states, t_states, student, teacher, support, DivergenceSpec())
+        params = [*s_states, *student.final_norm.parameters(), *student.lm_head.parameters()]  # type: ignore[attr-defined]
+        results.append([*values, *torch.autograd.grad(sum(v.sum() for v in values), params)])
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other, strict=True))
+
+
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
 def test_values_and_gradients_equal_the_formula(monkeypatch, temperature: float) -> None:
-    monkeypatch.setattr(support_module, "CHUNK_ELEMENTS", 2 * K * 6)  # 2 positions per chunk: 3 chunks
+    # 2 positions per chunk: 3 chunks
+    monkeypatch.setattr(support_module, "_chunk_elements", lambda _device: 2 * K * 6)
     student, teacher = lenses()
     s_states, t_states, support = inputs()
     spec = DivergenceSpec(temperature=temperature)

@@ -164,7 +164,8 @@ class TextualTeacherConfig(_Section):
     chunk_size: int | None = Field(
         None, ge=1, description="Target tokens per chunk when divergences (top layer and logit "
         "lens) are computed; extra memory is a few chunk x vocabulary fp32 buffers. None = "
-        "automatic: 2^18 vocabulary entries per chunk on CPU (2^22 for the exact logit lens), 2^25 "
+        "automatic: one L2 cache of fp32 vocabulary entries per chunk on CPU (2^17 at 512 KiB; 2^18 "
+        "where the size is unknown; 2^22 for the exact logit lens), 2^25 "
         "on GPU (about 1 / 220 tokens at Qwen's 152k vocabulary). Default None (an implementation "
         "setting, not the paper's)."
     )

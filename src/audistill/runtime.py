@@ -1,10 +1,12 @@
-"""How many CPU cores this process may use, and a scoped torch thread count."""
+"""How many CPU cores this process may use, a scoped torch thread count, and the core's L2 cache size."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 
 def available_cores() -> int:
@@ -23,3 +25,26 @@ def torch_threads(threads: int | None) -> Iterator[int]:
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+_CPU_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+@functools.cache
+def l2_cache_bytes(caches: Path = _CPU_CACHES) -> int | None:
+    """Bytes of the first core's level-2 cache as Linux reports it (sysfs), or None where it says nothing."""
+    try:
+        folders = sorted(caches.glob("index*"))
+        for folder in folders:
+            level = (folder / "level").read_text().strip()
+            kind = (folder / "type").read_text().strip()
+            if level != "2" or kind not in ("Unified", "Data"):
+                continue
+            size = (folder / "size").read_text().strip()
+            unit = _SIZE_UNITS.get(size[-1:].upper(), 1)
+            value = int(size[:-1] if size[-1:].upper() in _SIZE_UNITS else size) * unit
+            return value if value > 0 else None
+    except (OSError, ValueError):
+        return None
+    return None

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from audistill.distill.divergences import DEFAULT_PARAMS, Divergence, DivergenceParams, get_divergence
+from audistill.runtime import l2_cache_bytes
 
 if TYPE_CHECKING:
     from audistill.config import TextualTeacherConfig
@@ -101,23 +102,34 @@ class DivergenceSpec:
 
 DEFAULT_SPEC = DivergenceSpec()
 
-# Vocabulary entries per chunk when the chunk size is automatic. On CPU a chunk's dozen passes over
-# its [chunk, V] fp32 buffers run from cache when a buffer fits the core's L2 (1 MiB here), and large
-# buffers are mapped fresh from the OS on every allocation (page faults). Measured (one core, CE + dense
-# JSD with gradient): 243 tokens x 5376 ids take 55 ms in chunks of 2^22 or 2^20 entries, 32 ms at
-# 2^18, 36 ms at 2^17; 64 tokens x 152064 ids 388 ms at 2^22, 195 ms at 2^18 (one token per chunk).
-# GPU caching allocators have no such cliff, and larger chunks mean fewer kernel launches.
-CPU_CHUNK_ELEMENTS = 1 << 18  # 1 MiB per fp32 [chunk, V] buffer
+# Vocabulary entries per chunk when the chunk size is automatic. On CPU a chunk's dozen passes over its
+# [chunk, V] fp32 buffers run fastest when one buffer fills the core's L2 cache: larger ones spill to L3
+# on every pass, smaller ones pay the per-chunk overhead more often. Measured (one core, CE + dense JSD
+# with gradient, 243 tokens x 5376 ids): with a 1 MiB L2, 32 ms at 2^18 entries (1 MiB), 36 ms at 2^17,
+# 55 ms at 2^20 or 2^22; with a 512 KiB L2 (2026-11-30), 16.8 ms at 2^17 (512 KiB), 25.2 ms at 2^18,
+# 18.5 ms at 2^16, 43.8 ms at 2^19 (medians of 12 interleaved rounds). Results do not depend on the chunk
+# (each row is computed alone: same bits at 2^16, 2^17 and 2^18). GPU caching allocators have no such
+# cliff, and larger chunks mean fewer kernel launches.
+CPU_CHUNK_ELEMENTS_UNKNOWN_L2 = 1 << 18  # where the L2 size cannot be read
 GPU_CHUNK_ELEMENTS = 1 << 25  # 128 MiB per fp32 [chunk, V] buffer
 
 
+def cpu_chunk_elements() -> int:
+    """fp32 entries of one L2 cache (`runtime.l2_cache_bytes`), or 2^18 where its size is not known."""
+    l2 = l2_cache_bytes()
+    return max(1 << 12, l2 // 4) if l2 else CPU_CHUNK_ELEMENTS_UNKNOWN_L2
+
+
 def auto_chunk_size(chunk_size: int | None, vocab: int, device: torch.device,
-                    cpu_elements: int = CPU_CHUNK_ELEMENTS) -> int:
+                    cpu_elements: int | None = None) -> int:
     """`chunk_size` if set, else as many tokens as fit the device's per-buffer element budget
-    (`cpu_elements` on CPU)."""
+    (`cpu_elements` on CPU, default one L2 cache of fp32: `cpu_chunk_elements`)."""
     if chunk_size is not None:
         return chunk_size
-    budget = cpu_elements if device.type == "cpu" else GPU_CHUNK_ELEMENTS
+    if device.type == "cpu":
+        budget = cpu_elements if cpu_elements is not None else cpu_chunk_elements()
+    else:
+        budget = GPU_CHUNK_ELEMENTS
     return max(1, budget // max(vocab, 1))
 
 
