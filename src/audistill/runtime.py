@@ -42,8 +42,8 @@ def l2_cache_bytes(caches: Path = _CPU_CACHES) -> int | None:
             if level != "2" or kind not in ("Unified", "Data"):
                 continue
             size = (folder / "size").read_text().strip()
-            unit = _SIZE_UNITS.get(size[-1:].upper(), 1)
-            value = int(size[:-1] if size[-1:].upper() in _SIZE_UNITS else size) * unit
+            suffix = size[-1:].upper()
+            value = int(size[:-1]) * _SIZE_UNITS[suffix] if suffix in _SIZE_UNITS else int(size)
             return value if value > 0 else None
     except (OSError, ValueError):
         return None
