@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -47,12 +47,22 @@ from audistill.distill.token_losses import (
     auto_chunk_size,
 )
 
-# (student_logp, teacher_logp, params, student probabilities or None) -> (per-row value [N],
-# d value / d student_logp [N, K])
-ValueAndGrad = Callable[[Tensor, Tensor, DivergenceParams, Tensor | None], tuple[Tensor, Tensor]]
+# (student_logp, teacher_logp, params, student probabilities or None) -> `GradParts`
+ValueAndGrad = Callable[[Tensor, Tensor, DivergenceParams, Tensor | None], "GradParts"]
 
 # Smallest normal fp32: probabilities below it are treated as 0 (their terms vanish either way).
 _TINY = float(torch.finfo(torch.float32).tiny)
+
+
+class GradParts(NamedTuple):
+    """A divergence's per-row value [N] and its gradient with respect to the student log-probabilities,
+    held as `scale * unscaled` ([N, K]) so that a caller which scales it again anyway folds both into one
+    pass; `rowsum`: the (scaled) gradient's row sums [N] when they came for free, else None."""
+
+    value: Tensor
+    unscaled: Tensor
+    scale: float
+    rowsum: Tensor | None
 
 
 def _weighted_rowsum(weights: Tensor, scratch: Tensor) -> Tensor:
@@ -64,22 +74,23 @@ def _weighted_rowsum(weights: Tensor, scratch: Tensor) -> Tensor:
 
 
 def _forward_kl(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
-                s_probs: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                s_probs: Tensor | None = None) -> GradParts:
     t = t_logp.exp()
-    return _weighted_rowsum(t, torch.sub(t_logp, s_logp)), t.neg_()
+    return GradParts(_weighted_rowsum(t, torch.sub(t_logp, s_logp)), t, -1.0, None)
 
 
 def _reverse_kl(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
-                s_probs: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                s_probs: Tensor | None = None) -> GradParts:
     s = s_probs if s_probs is not None else s_logp.exp()
     grad = torch.sub(s_logp, t_logp).mul_(s)
     value = grad.sum(-1)
-    return value, grad.add_(s)
+    return GradParts(value, grad.add_(s), 1.0, None)
 
 
 def _jsd(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
-         s_probs: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    # d JSD_beta / d p_S(v) = (1 - beta) * log(p_S(v) / m(v)); times p_S(v) for the log-probability.
+         s_probs: Tensor | None = None) -> GradParts:
+    # d JSD_beta / d p_S(v) = (1 - beta) * log(p_S(v) / m(v)); times p_S(v) for the log-probability. Its
+    # row sum is (1 - beta) times the student half of the value, so it costs no pass of its own.
     beta = params.beta
     if beta == 0.0:
         return _forward_kl(s_logp, t_logp, params, s_probs)
@@ -87,17 +98,30 @@ def _jsd(s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
         return _reverse_kl(s_logp, t_logp, params, s_probs)
     s = s_probs if s_probs is not None else s_logp.exp()
     t = t_logp.exp()
-    # The mixture in probability space (one log instead of logaddexp's exp and log1p per entry).
-    log_m = t.mul(beta).add_(s, alpha=1.0 - beta).clamp_min_(_TINY).log_()
+    # The mixture (1 - beta) s + beta t in probability space: one lerp and one log per entry.
+    log_m = torch.lerp(s, t, beta).clamp_min_(_TINY).log_()
     # Differences before sums: near agreement the divergence is a small difference of large sums.
     scratch = torch.sub(t_logp, log_m)
     teacher_part = _weighted_rowsum(t, scratch)
-    grad = torch.sub(s_logp, log_m, out=scratch).mul_(s)  # p_S * (log p_S - log m)
-    value = beta * teacher_part + (1.0 - beta) * grad.sum(-1)
-    return value, grad.mul_(1.0 - beta)
+    student_terms = torch.sub(s_logp, log_m, out=log_m).mul_(s)  # p_S * (log p_S - log m)
+    student_part = student_terms.sum(-1)
+    value = beta * teacher_part + (1.0 - beta) * student_part
+    return GradParts(value, student_terms, 1.0 - beta, (1.0 - beta) * student_part)
 
 
 _ANALYTIC: dict[str, ValueAndGrad] = {"forward_kl": _forward_kl, "reverse_kl": _reverse_kl, "jsd": _jsd}
+
+
+def _value_and_grad_parts(name: str, s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
+                          s_probs: Tensor | None = None) -> GradParts:
+    analytic = _ANALYTIC.get(name)
+    if analytic is not None:
+        return analytic(s_logp, t_logp, params, s_probs)
+    leaf = s_logp.detach().requires_grad_(True)
+    with torch.enable_grad():
+        value = get_divergence(name)(leaf, t_logp, params)
+        (grad,) = torch.autograd.grad(value.sum(), leaf)
+    return GradParts(value.detach(), grad, 1.0, None)
 
 
 def divergence_value_and_grad(name: str, s_logp: Tensor, t_logp: Tensor, params: DivergenceParams,
@@ -106,14 +130,9 @@ def divergence_value_and_grad(name: str, s_logp: Tensor, t_logp: Tensor, params:
 
     `s_probs`: exp(s_logp) when the caller has it already.
     """
-    analytic = _ANALYTIC.get(name)
-    if analytic is not None:
-        return analytic(s_logp, t_logp, params, s_probs)
-    leaf = s_logp.detach().requires_grad_(True)
-    with torch.enable_grad():
-        value = get_divergence(name)(leaf, t_logp, params)
-        (grad,) = torch.autograd.grad(value.sum(), leaf)
-    return value.detach(), grad
+    parts = _value_and_grad_parts(name, s_logp, t_logp, params, s_probs)
+    grad = parts.unscaled if parts.scale == 1.0 else parts.unscaled.mul_(parts.scale)
+    return parts.value, grad
 
 
 def _through_log_softmax(grad_logp: Tensor, probs: Tensor) -> Tensor:
@@ -146,14 +165,20 @@ def _chunk_terms(z: Tensor, targets: Tensor | None, teacher: _Teacher, sl: slice
     logp = F.log_softmax(zd, dim=-1)
     probs = logp.exp()
     same = zd.data_ptr() == zf.data_ptr() and zd.shape == zf.shape
-    if out is not None and (targets is None or not same):
+    # A dense teacher over every output writes `out` whole in one pass (no zeroing first), taking along
+    # the CE's softmax part when both share the log-softmax; the CE's one-hot part is added after.
+    dense_writes = (out is not None and teacher.logits is not None and zd.shape == zf.shape
+                    and (targets is None or same))
+    ce_in_dense = dense_writes and targets is not None
+    if out is not None and not dense_writes and (targets is None or not same):
         out.zero_()
     ce = div = None
+    t = None
     if targets is not None:
         t = targets[sl].to(zf.device).long().unsqueeze(1)
         ce_logp, ce_probs = (logp, probs) if same else (F.log_softmax(zf, dim=-1), None)
         ce = -ce_logp.gather(1, t).squeeze(1)
-        if out is not None:  # softmax - one-hot
+        if out is not None and not ce_in_dense:  # softmax - one-hot
             if ce_probs is not None:
                 torch.mul(ce_probs, weights[0], out=out)
             else:
@@ -165,25 +190,40 @@ def _chunk_terms(z: Tensor, targets: Tensor | None, teacher: _Teacher, sl: slice
         alpha = weights[1] * temperature
         target = out[:, :vocab] if out is not None else None
         if teacher.logits is not None:
-            div = _dense(logp, probs, teacher.logits[sl], spec, vocab, mask, target, alpha)
+            written_with = (weights[0] if ce_in_dense else 0.0) if dense_writes else None
+            div = _dense(logp, probs, teacher.logits[sl], spec, vocab, mask, target, alpha, written_with)
         else:
             assert teacher.ids is not None and teacher.logprobs is not None
             div = _topk(zd, logp, probs, teacher.ids[sl], teacher.logprobs[sl], spec, mask, target, alpha)
         div = div * temperature**2
+    if ce_in_dense:
+        assert out is not None and t is not None
+        out.scatter_add_(1, t, torch.full_like(t, -weights[0], dtype=out.dtype))
     return ce, div
 
 
 def _dense(logp: Tensor, probs: Tensor, teacher_logits: Tensor, spec: DivergenceSpec, vocab: int,
-           mask: Tensor | None, out: Tensor | None, alpha: float) -> Tensor:
+           mask: Tensor | None, out: Tensor | None, alpha: float,
+           write_with_ce: float | None = None) -> Tensor:
+    """The divergence from dense teacher logits; alpha * its gradient with respect to the logits is added
+    into `out`, or, with `write_with_ce` = w (CE weight, or 0 for no CE), written over it together with
+    w * probs (the CE's softmax part)."""
     teacher = teacher_logits.to(logp.device, non_blocking=True)
     t_logp = F.log_softmax(_tempered(teacher, spec.temperature, vocab, mask), dim=-1)
-    value, grad_logp = divergence_value_and_grad(spec.name, logp, t_logp, spec.params, probs)
-    if out is not None:  # d/dz = g - p * sum(g)
+    parts = _value_and_grad_parts(spec.name, logp, t_logp, spec.params, probs)
+    if out is not None:  # d/dz = g - p * sum(g), with g = scale * unscaled
+        grad, rowsum = parts.unscaled, parts.rowsum
         if mask is not None:
-            grad_logp.index_fill_(1, mask, 0.0)
-        total = grad_logp.sum(-1, keepdim=True)
-        out.add_(grad_logp, alpha=alpha).addcmul_(probs, total, value=-alpha)
-    return value
+            grad.index_fill_(1, mask, 0.0)
+            rowsum = None
+        if rowsum is None:
+            rowsum = grad.sum(-1).mul_(parts.scale)
+        coefficient = rowsum.mul_(-alpha).unsqueeze(1)
+        if write_with_ce is None:
+            out.add_(grad, alpha=alpha * parts.scale).addcmul_(probs, coefficient)
+        else:
+            torch.mul(probs, coefficient.add_(write_with_ce), out=out).add_(grad, alpha=alpha * parts.scale)
+    return parts.value
 
 
 def _topk(zd: Tensor, logp: Tensor, probs: Tensor, ids: Tensor, logprobs: Tensor, spec: DivergenceSpec,

@@ -42,6 +42,7 @@ from audistill.distill.cache import CacheError, CacheKey, TeacherCacheReader, sh
 from audistill.distill.hidden import Lens
 from audistill.distill.shared_encoder import share_frozen_encoder
 from audistill.distill.token_losses import DivergenceSpec, teacher_topk
+from audistill.models.last_layer import last_mlp_only_at
 
 if TYPE_CHECKING:
     from audistill.config import RunConfig
@@ -112,7 +113,11 @@ class TextualTeacherSource:
     def signals(self, batch: PairBatch) -> TextualSignal:
         if batch.teacher is None:
             raise SignalError("the batch has no teacher views (built without a textual teacher)")
-        record = self.teacher.forward(batch.teacher, want_logits=True, want_hidden=self.want_hidden)
+        # The last layer's output is read at the response positions only (logits, states).
+        read = torch.zeros_like(batch.teacher.attention_mask, dtype=torch.bool)
+        read[:, :-1] = batch.teacher.response_mask()
+        with last_mlp_only_at(self.teacher, read):
+            record = self.teacher.forward(batch.teacher, want_logits=True, want_hidden=self.want_hidden)
         _check_counts("target tokens", batch.example_ids, batch.student.target_counts(),
                       record.tokens_per_example)
         assert record.response_logits is not None
@@ -204,8 +209,10 @@ class AcousticTeacherSource:
     def signals(self, batch: PairBatch) -> AcousticSignal:
         sharing = self.shared_encoder
         with self._model() as model, sharing.producing() if sharing is not None else contextlib.nullcontext():
-            record = model.forward(batch.student, want_logits=False, want_hidden=False,
-                                   want_audio_hidden=True, stop_after_audio=True)
+            read = model.audio_mask(batch.student)  # the last layer's output is read there only
+            with last_mlp_only_at(model, read) if read is not None else contextlib.nullcontext():
+                record = model.forward(batch.student, want_logits=False, want_hidden=False,
+                                       want_audio_hidden=True, stop_after_audio=True)
         assert record.audio_hidden is not None
         _check_counts("audio positions", batch.example_ids, batch.student.audio_counts(),
                       record.audio_tokens_per_example)
