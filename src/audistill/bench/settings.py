@@ -41,9 +41,9 @@ class BenchSettings:
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchSettings:
-        """Fourteen rounds: on this 2-core VM one round's ratios over SFT spread from 1.3 to 2.0 (the
-        machine's speed moves between one step and the next), so the median of eight had a standard error
-        near 0.05; fourteen bring it near 0.04 and the run to about 2.5 of its 3 minutes."""
+        """Fourteen rounds: on the 2-core VM of docs/results/bench-quick.md one round's online-over-SFT
+        ratio ranged from 1.17 to 1.79 (42 rounds of three runs): the median of eight has a bootstrap
+        standard error of 0.047 there, of fourteen 0.036, and the run takes about 140 of its 180 s."""
         return replace(cls(shape=QUICK_SHAPE, rounds=14, preset="quick"), **changes)
 
     @classmethod
