@@ -256,6 +256,26 @@ def test_goals_are_checked_against_their_limits():
     assert checked["peak_mem_ratio_acoustic_adapter"]["met"] is None
 
 
+def test_ratio_intervals_are_the_medians_order_statistics_and_are_shown():
+    from rich.console import Console
+
+    from audistill.bench.report import goals_table
+    from audistill.bench.run import _interval
+
+    rounds = [1.45, 1.62, 1.38, 1.51, 1.47, 1.70, 1.41, 1.49, 1.55, 1.44, 1.53, 1.36, 1.58, 1.50]
+    interval = _interval(rounds)
+    assert interval is not None
+    assert (interval["low"], interval["high"]) == (sorted(rounds)[2], sorted(rounds)[11])  # x_(3), x_(12)
+    assert interval["low"] < statistics.median(rounds) < interval["high"]
+    assert _interval([1.4, 1.5]) is None and _interval(None) is None  # two rounds: no 95 % interval
+    result = {"ratio_full_online": statistics.median(rounds), "ratio_full_online_interval": interval,
+              "ratio_full_cached": 1.1, "cache_bytes_per_token": {"32": 193.0}}
+    result["goals"] = check_goals(result)
+    console = Console(record=True, width=200)
+    console.print(goals_table(result))
+    assert f"{interval['low']:.3f}-{interval['high']:.3f}" in console.export_text()
+
+
 def test_peak_resident_size_resets_to_the_current_size():
     before = resident_bytes()
     block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched

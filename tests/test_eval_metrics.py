@@ -15,7 +15,7 @@ from audistill.eval.metrics import (
     word_error_rate,
 )
 from audistill.eval.predictions import parse_records
-from audistill.eval.stats import mean_ci, wilson_interval
+from audistill.eval.stats import mean_ci, median_ci, wilson_interval
 
 EMOTIONS = ["Neutral", "Happy", "Sad", "Angry"]
 
@@ -154,3 +154,21 @@ def test_wilson_interval() -> None:
         wilson_interval(1, 0)
     with pytest.raises(ValueError):
         wilson_interval(11, 10)
+
+
+def test_median_ci_order_statistics() -> None:
+    # n = 14: P(B <= 2) = (1 + 14 + 91) / 2^14, so [x_(3), x_(12)] covers 1 - 212 / 16384 = 98.7 %;
+    # k = 4 would cover 1 - 2 (106 + 364) / 16384 = 94.3 % < 95 %.
+    values = [14.0, 2.0, 9.0, 1.0, 13.0, 5.0, 8.0, 3.0, 12.0, 4.0, 11.0, 6.0, 10.0, 7.0]
+    ci = median_ci(values)
+    assert (ci.median, ci.low, ci.high, ci.n) == (7.5, 3.0, 12.0, 14)
+    assert ci.coverage == pytest.approx(1 - 212 / 16384)
+    eight = median_ci([3.0, 1.0, 2.0, 5.0, 4.0, 6.0, 8.0, 7.0])  # k = 2 covers 93.0 %: min and max
+    assert (eight.low, eight.high) == (1.0, 8.0) and eight.coverage == pytest.approx(1 - 2 / 256)
+    assert median_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], confidence=0.9).low == 2.0
+    five = median_ci([5.0, 1.0, 3.0, 2.0, 4.0])  # even [min, max] covers only 93.75 %
+    assert five.median == 3.0 and math.isnan(five.low) and math.isnan(five.high)
+    with pytest.raises(ValueError):
+        median_ci([])
+    with pytest.raises(ValueError):
+        median_ci([1.0], confidence=1.0)

@@ -67,12 +67,16 @@ def _si(value: float | None, unit: str = "") -> str:
 def steps_table(result: dict[str, Any]) -> Table:
     peak = result["machine"]["matmul_flop_per_s"]
     table = Table(title="audistill bench: step times (medians over interleaved rounds; x SFT: median "
-                  "ratio to the SFT steps just before and after)", title_justify="left")
+                  "ratio to the SFT steps just before and after, in brackets the interval between order "
+                  "statistics that holds the true median with >= 95 % probability)", title_justify="left")
     for column in ("step", "median s", "x SFT", "FLOP/step", "FLOP/s", "% peak"):
         table.add_column(column, justify="left" if column == "step" else "right")
     for name, stats in result["steps"].items():
         flops, rate = stats.get("flops"), stats.get("flop_per_s")
         ratio = "-" if stats.get("x_sft") is None else f"{stats['x_sft']:.2f}"
+        interval = stats.get("x_sft_interval")
+        if interval is not None:
+            ratio += f" ({interval['low']:.2f}-{interval['high']:.2f})"
         table.add_row(STEP_LABELS.get(name, name), f"{stats['median_s']:.3f}", ratio, _si(flops),
                       _si(rate), "-" if rate is None else f"{100 * rate / peak:.0f}")
     return table
@@ -109,14 +113,16 @@ def phases_table(result: dict[str, Any]) -> Table:
 
 def goals_table(result: dict[str, Any]) -> Table:
     table = Table(title="audistill bench: figures and goals", title_justify="left")
-    for column in ("figure", "value", "goal", "holds"):
+    for column in ("figure", "value", "goal", "holds", "95 % interval"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for goal in GOALS:
         check = result["goals"][goal.key]
         value = check["value"]
         shown = "-" if value is None else f"{value:.3f}"
         holds = "missing" if check["met"] is None else ("yes" if check["met"] else "NO")
-        table.add_row(goal.label, shown, f"<= {goal.limit:g}", holds)
+        interval = result.get(f"{goal.key}_interval")
+        span = "" if interval is None else f"{interval['low']:.3f}-{interval['high']:.3f}"
+        table.add_row(goal.label, shown, f"<= {goal.limit:g}", holds, span)
     extra = [
         ("full online, full-vocab lens / SFT time", result.get("ratio_full_online_exact_lens")),
         ("full online projected / SFT time", result.get("ratio_full_online_projected")),
@@ -127,7 +133,7 @@ def goals_table(result: dict[str, Any]) -> Table:
         if key != "32":
             extra.append((f"cache bytes/token, k={key}", size))
     for label, value in extra:
-        table.add_row(label, "-" if value is None else f"{value:.3f}", "", "")
+        table.add_row(label, "-" if value is None else f"{value:.3f}", "", "", "")
     return table
 
 

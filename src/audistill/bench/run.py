@@ -10,6 +10,7 @@ memory of the LoRA variants, each in a fresh process (`memory.py`).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import shutil
@@ -38,6 +39,7 @@ from audistill.bench.variants import (
     variant_overrides,
 )
 from audistill.bench.world import BenchWorld, build_world
+from audistill.eval.stats import median_ci
 from audistill.io import atomic_write_json
 from audistill.models.checkpoint import quiet_hf
 from audistill.runtime import torch_threads
@@ -206,6 +208,7 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
         stats: dict[str, Any] = dict(timings.summary(name))
         stats["x_sft"] = timings.ratio(name, "sft") if name in TIMED else None
         stats["x_sft_samples"] = timings.relative.get(name)
+        stats["x_sft_interval"] = _interval(timings.relative.get(name))
         stats["flops"] = flops.get(name)
         stats["flop_per_s"] = flops[name] / stats["median_s"] if name in flops else None
         steps[name] = stats
@@ -227,6 +230,8 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
         "ratio_full_cached": ratio("full_cached", "sft"),
         "ratio_full_online_exact_lens": ratio("full_online_exact_lens", "sft"),
         "ratio_full_online_projected": ratio("full_online_projected", "sft"),
+        "ratio_full_online_interval": steps.get("full_online", {}).get("x_sft_interval"),
+        "ratio_full_cached_interval": steps.get("full_cached", {}).get("x_sft_interval"),
         "peak_mem_ratio_acoustic_copy": _ratio(peak["acoustic_copy"], peak["lora_sft"]),
         "peak_mem_ratio_acoustic_adapter": _ratio(peak["acoustic_adapter"], peak["lora_sft"]),
         "acoustic_truncation_saving": 1.0 - (ratio("acoustic_truncated", "acoustic_full") or 1.0),
@@ -258,6 +263,17 @@ def _record(settings: BenchSettings, world: BenchWorld, timings: Any, flops: dic
     }
     result["goals"] = check_goals(result)
     return result
+
+
+def _interval(samples: list[float] | None) -> dict[str, float] | None:
+    """The distribution-free ~95 % interval of a median ratio over rounds (`eval.stats.median_ci`), or None
+    without samples or with too few rounds for it."""
+    if not samples:
+        return None
+    ci = median_ci(samples)
+    if math.isnan(ci.low):
+        return None
+    return {"low": ci.low, "high": ci.high, "coverage": ci.coverage}
 
 
 def _device_name(device: torch.device) -> str:

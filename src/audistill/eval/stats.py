@@ -8,6 +8,12 @@
   half = z * sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n), with p = k/n and z the normal
   quantile (1.96 for 95%). Unlike p +- z sqrt(p(1-p)/n) it stays inside [0, 1] and is not empty
   at p = 0 or 1.
+- `median_ci`: the median of n measurements (the bench's per-round time ratios) with the
+  distribution-free interval between two order statistics, [x_(k), x_(n+1-k)] (1-based, sorted): it
+  misses the true median only when k - 1 or fewer of the n values fall on one side of it, so its
+  coverage is 1 - 2 P(B <= k - 1) with B ~ Binomial(n, 1/2), whatever the distribution. The largest k
+  whose coverage still reaches the asked confidence is taken, and the coverage reached is reported
+  (14 values at 95%: k = 3, 98.7 %). Too few values for the asked confidence give NaN bounds.
 """
 
 from __future__ import annotations
@@ -57,3 +63,37 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class MedianCI:
+    """Median with a distribution-free interval (`low`, `high`) that covers the true median with
+    probability `coverage` (>= the confidence asked); NaN bounds when n is too small for it."""
+
+    median: float
+    low: float
+    high: float
+    coverage: float
+    n: int
+
+
+def median_ci(values: Sequence[float], confidence: float = 0.95) -> MedianCI:
+    """Median of `values` with the order-statistic interval of the module notes."""
+    if not values:
+        raise ValueError("median_ci needs at least one value")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    ordered = sorted(values)
+    n = len(ordered)
+    middle = n // 2
+    median = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    best = None
+    for k in range(1, n // 2 + 1):
+        coverage = 1.0 - 2.0 * float(stats.binom.cdf(k - 1, n, 0.5))
+        if coverage < confidence:
+            break
+        best = (k, coverage)
+    if best is None:
+        return MedianCI(median, math.nan, math.nan, math.nan, n)
+    k, coverage = best
+    return MedianCI(median, ordered[k - 1], ordered[n - k], coverage, n)
