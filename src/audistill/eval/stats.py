@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,12 +37,16 @@ class MeanCI:
     n: int
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> MeanCI:
-    """Mean of per-seed values with a Student's t confidence interval."""
+def _check_sample(name: str, values: Sequence[float], confidence: float) -> None:
     if not values:
-        raise ValueError("mean_ci needs at least one value")
+        raise ValueError(f"{name} needs at least one value")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> MeanCI:
+    """Mean of per-seed values with a Student's t confidence interval."""
+    _check_sample("mean_ci", values, confidence)
     n = len(values)
     mean = math.fsum(values) / n
     if n < 2:
@@ -79,14 +84,10 @@ class MedianCI:
 
 def median_ci(values: Sequence[float], confidence: float = 0.95) -> MedianCI:
     """Median of `values` with the order-statistic interval of the module notes."""
-    if not values:
-        raise ValueError("median_ci needs at least one value")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    _check_sample("median_ci", values, confidence)
     ordered = sorted(values)
     n = len(ordered)
-    middle = n // 2
-    median = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    median = float(statistics.median(ordered))
     best = None
     for k in range(1, n // 2 + 1):
         coverage = 1.0 - 2.0 * float(stats.binom.cdf(k - 1, n, 0.5))
