@@ -167,10 +167,12 @@ def _chunk_terms(z: Tensor, targets: Tensor | None, teacher: _Teacher, sl: slice
     same = zd.data_ptr() == zf.data_ptr() and zd.shape == zf.shape
     # A dense teacher over every output writes `out` whole in one pass (no zeroing first), taking along
     # the CE's softmax part when both share the log-softmax; the CE's one-hot part is added after.
-    dense_writes = (out is not None and teacher.logits is not None and zd.shape == zf.shape
-                    and (targets is None or same))
-    ce_in_dense = dense_writes and targets is not None
-    if out is not None and not dense_writes and (targets is None or not same):
+    # `written_with`: None when the divergence adds into `out`, else the CE weight it writes along (0: no CE).
+    written_with = None
+    if out is not None and teacher.logits is not None and zd.shape == zf.shape and (targets is None or same):
+        written_with = weights[0] if targets is not None else 0.0
+    ce_in_dense = written_with is not None and targets is not None
+    if out is not None and written_with is None and (targets is None or not same):
         out.zero_()
     ce = div = None
     t = None
@@ -190,7 +192,6 @@ def _chunk_terms(z: Tensor, targets: Tensor | None, teacher: _Teacher, sl: slice
         alpha = weights[1] * temperature
         target = out[:, :vocab] if out is not None else None
         if teacher.logits is not None:
-            written_with = (weights[0] if ce_in_dense else 0.0) if dense_writes else None
             div = _dense(logp, probs, teacher.logits[sl], spec, vocab, mask, target, alpha, written_with)
         else:
             assert teacher.ids is not None and teacher.logprobs is not None
