@@ -166,6 +166,31 @@ def test_accumulation_is_normalised_over_the_whole_window(world, tmp_path):
     assert max((weights_a[k] - weights_b[k]).abs().max().item() for k in weights_a) < 1e-5
 
 
+def test_fused_adamw_is_used_on_cpu_and_takes_the_loops_steps(world, tmp_path, monkeypatch):
+    """train.fused_adamw picks torch's fused kernel (CPU here) and the run trains as the per-tensor loop does,
+    up to rounding; switched off, torch's default is used."""
+    from audistill.train import loop
+
+    built = []
+    original = loop._optimizer
+
+    def recorded(*args, **kwargs):
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(loop, "_optimizer", recorded)
+    finals = []
+    for fused in ("true", "false"):
+        out = tmp_path / fused
+        cfg = load_config(PAPER, run_overrides(world, out, steps=3, **{"train.fused_adamw": fused}))
+        run_distillation(cfg, show_progress=False)
+        finals.append(load_file(str(out / "final" / "model.safetensors")))
+    assert built[0].defaults["fused"] is True and not built[1].defaults["fused"]
+    fused_weights, loop_weights = finals
+    moved = max((fused_weights[k] - loop_weights[k]).abs().max().item() for k in fused_weights)
+    assert moved < 1e-5
+
+
 def test_lora_run_keeps_the_adapter_and_merges_it_into_final(world, tmp_path):
     out = tmp_path / "run"
     cfg = load_config(PAPER, run_overrides(world, out, steps=2, **{

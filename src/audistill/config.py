@@ -248,6 +248,11 @@ class TrainConfig(_Section):
         10.0, gt=0, description="Learning rate of the layer projections over lr. Default 10."
     )
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay. Default 0.")
+    fused_adamw: bool = Field(
+        True, description="torch's fused AdamW kernel where torch has one (CPU, CUDA): one pass over all "
+        "parameters instead of a loop of small ops per tensor; the same update up to rounding. What "
+        "transformers' Trainer uses by default since torch 2.8. Default true."
+    )
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps of linear warmup "
                                 "before the cosine decay. Default 0.03.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm. Default 1.")

