@@ -6,6 +6,7 @@ the gathered positions (the last layer before the final norm, so final_norm(last
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,32 @@ def test_stop_after_audio_gives_the_same_audio_states(checkpoints, family):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="want_logits=False"):
         adaptor.forward(batch, stop_after_audio=True)
+
+
+@pytest.mark.parametrize("name", [*STUDENTS, *TEACHERS])
+def test_right_padded_rows_read_the_same_without_their_padding_mask(checkpoints, name):
+    """What the frozen teachers rely on (`TextBatch.without_padding_mask`): in a causal decoder the pads
+    after a row's end change nothing at its real tokens, for every family's attention and positions."""
+    adaptor = load_adaptor(str(checkpoints[name]), device="cpu")
+    batch = student_batch(adaptor) if name in STUDENTS else text_batch(adaptor.tokenizer)
+    lengths = batch.attention_mask.sum(dim=1)
+    assert lengths.min() < batch.attention_mask.shape[1]  # the batch really is padded
+    unmasked = batch.without_padding_mask()
+    assert bool(unmasked.attention_mask.all()) and torch.equal(unmasked.input_ids, batch.input_ids)
+    audio = name in STUDENTS
+    with torch.no_grad():
+        masked_record = adaptor.forward(batch, want_audio_hidden=audio)
+        record = adaptor.forward(unmasked, want_audio_hidden=audio)
+    torch.testing.assert_close(record.response_logits, masked_record.response_logits, rtol=1e-5, atol=1e-6)
+    pairs = list(zip(record.response_hidden, masked_record.response_hidden, strict=True))
+    if audio:
+        pairs += list(zip(record.audio_hidden, masked_record.audio_hidden, strict=True))
+    for got, want in pairs:
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    # Left-padded rows (generation) and rows without padding keep what they have.
+    left = replace(batch, attention_mask=batch.attention_mask.flip(1))
+    assert left.without_padding_mask() is left
+    assert unmasked.without_padding_mask() is unmasked
 
 
 def test_only_requested_outputs_are_computed(checkpoints):

@@ -1,7 +1,10 @@
 """Teacher signal sources: given a batch of paired views, each returns the signal its losses need.
 
 One interface (DistilKit's "signals" idea): `source.signals(batch) -> signal`, run once per micro-batch
-under `torch.no_grad()`, asking the model only for what the active terms use.
+under `torch.no_grad()`, asking the model only for what the active terms use. The online teachers read
+right-padded rows without a padding mask (`TextBatch.without_padding_mask`: causal attention already keeps
+every real token from the pads after it) and run their last layer's MLP only where its output is read
+(`models.last_layer`).
 
 - `TextualTeacherSource` (online): the text LLM reads the teacher view (description + question + target)
   and returns its logits at the response positions (dense, or its top-k when `textual_teacher.top_k` is
@@ -117,7 +120,8 @@ class TextualTeacherSource:
         read = torch.zeros_like(batch.teacher.attention_mask, dtype=torch.bool)
         read[:, :-1] = batch.teacher.response_mask()
         with last_mlp_only_at(self.teacher, read):
-            record = self.teacher.forward(batch.teacher, want_logits=True, want_hidden=self.want_hidden)
+            record = self.teacher.forward(batch.teacher.without_padding_mask(), want_logits=True,
+                                          want_hidden=self.want_hidden)
         _check_counts("target tokens", batch.example_ids, batch.student.target_counts(),
                       record.tokens_per_example)
         assert record.response_logits is not None
@@ -211,8 +215,8 @@ class AcousticTeacherSource:
         with self._model() as model, sharing.producing() if sharing is not None else contextlib.nullcontext():
             read = model.audio_mask(batch.student)  # the last layer's output is read there only
             with last_mlp_only_at(model, read) if read is not None else contextlib.nullcontext():
-                record = model.forward(batch.student, want_logits=False, want_hidden=False,
-                                       want_audio_hidden=True, stop_after_audio=True)
+                record = model.forward(batch.student.without_padding_mask(), want_logits=False,
+                                       want_hidden=False, want_audio_hidden=True, stop_after_audio=True)
         assert record.audio_hidden is not None
         _check_counts("audio positions", batch.example_ids, batch.student.audio_counts(),
                       record.audio_tokens_per_example)

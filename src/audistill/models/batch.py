@@ -9,6 +9,7 @@ everywhere else, so the response positions (those that predict a target token) a
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Self
 
 import torch
 from torch import Tensor
@@ -43,6 +44,20 @@ class TextBatch:
     def target_counts(self) -> list[int]:
         """Target tokens of each example."""
         return [int(n) for n in self.target_mask.sum(dim=1).tolist()]
+
+    def without_padding_mask(self) -> Self:
+        """The batch with an all-ones attention mask when its rows are right-padded, else itself.
+
+        For a causal decoder whose outputs are read at real tokens only (the frozen teachers): no real
+        token attends to a later position, so the pads after a row's end change nothing before it, and
+        with an all-ones mask transformers builds no mask at all and SDPA runs its causal kernel (on a
+        GPU that is what lets the flash kernel run, which takes no mask). Left padding (generation)
+        would shift every real token's view and keeps its mask. One device sync.
+        """
+        mask = self.attention_mask
+        if mask.shape[1] < 2 or bool(mask.all()) or not bool((mask[:, 1:] <= mask[:, :-1]).all()):
+            return self
+        return replace(self, attention_mask=torch.ones_like(mask))
 
 
 @dataclass
