@@ -191,6 +191,25 @@ def test_fused_adamw_is_used_on_cpu_and_takes_the_loops_steps(world, tmp_path, m
     assert moved < 1e-5
 
 
+def test_padded_batches_train_the_same_without_their_padding_mask(world, tmp_path, monkeypatch):
+    """The student and both teachers read right-padded rows without a padding mask; a run trains as it does
+    with the masks (the paper config, rows of different lengths in every batch of two)."""
+    from audistill.models.batch import TextBatch
+
+    finals = []
+    for masked in (False, True):
+        if masked:
+            monkeypatch.setattr(TextBatch, "without_padding_mask", lambda self: self)
+        out = tmp_path / f"masked-{masked}"
+        run_distillation(load_config(PAPER, run_overrides(world, out, steps=3)), show_progress=False)
+        finals.append((metrics(out), load_file(str(out / "final" / "model.safetensors"))))
+    (rows_a, weights_a), (rows_b, weights_b) = finals
+    for a, b in zip(rows_a, rows_b, strict=True):
+        for key in ("loss", *TERMS):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
+    assert max((weights_a[k] - weights_b[k]).abs().max().item() for k in weights_a) < 1e-5
+
+
 def test_lora_run_keeps_the_adapter_and_merges_it_into_final(world, tmp_path):
     out = tmp_path / "run"
     cfg = load_config(PAPER, run_overrides(world, out, steps=2, **{

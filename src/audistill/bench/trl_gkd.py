@@ -5,9 +5,10 @@ same weights) and the textual teacher read the same teacher-view batch (descript
 target); the loss is the generalised JSD (beta 0.5, temperature 1) on the target tokens; then gradient
 clipping at 1 and one AdamW step, at the same learning rate on both sides.
 
-- Ours: `TextLMAdaptor` forwards, `TextualTeacherSource` for the teacher's signal and `JointObjective`
-  with only the top-layer term (SFT weight 0, no layers, no acoustic teacher): logits at the target
-  positions only, and the fused chunked divergence.
+- Ours: `TextLMAdaptor` forwards (right-padded rows without their padding mask, as the trainer reads
+  them), `TextualTeacherSource` for the teacher's signal and `JointObjective` with only the top-layer
+  term (SFT weight 0, no layers, no acoustic teacher): logits at the target positions only, and the
+  fused chunked divergence; the trainer's fused AdamW.
 - TRL: `GKDTrainer.training_step` (compute_loss and backward) on the prepared batch with lmbda = 0 and
   seq_kd off (no generation: the given targets, as ours), then the same clipping and optimizer step.
   TRL computes both models' logits at every position and the JSD over the whole [B, L, V] tensor.
@@ -30,6 +31,7 @@ from audistill.distill.objective import Geometry, JointObjective
 from audistill.distill.sources import TextualTeacherSource
 from audistill.models.adaptor import AudioStudentAdaptor, TextLMAdaptor
 from audistill.models.batch import StudentBatch, TextBatch
+from audistill.train.loop import fused_adamw_fits
 from audistill.views import PairBatch
 
 LEARNING_RATE = 1e-6
@@ -107,14 +109,16 @@ class OursTextStep:
                             teacher.hidden_size, teacher.vocab_size)
         objective = JointObjective(cfg, geometry).to(student.device)
         source = TextualTeacherSource(teacher, want_hidden=False, spec=objective.spec)
-        optimizer = torch.optim.AdamW([p for p in student.model.parameters() if p.requires_grad],
-                                      lr=LEARNING_RATE)
+        params = [p for p in student.model.parameters() if p.requires_grad]
+        # The trainer's optimizer (and GKDTrainer's: transformers' default since torch 2.8).
+        fused = True if fused_adamw_fits(params) else None
+        optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE, fused=fused)
         return cls(student, source, objective, batch.to(student.device), optimizer)
 
     def step(self) -> None:
         pair = PairBatch(cast(StudentBatch, self.batch), self.batch)
         signal = self.source.signals(pair)
-        record = self.student.forward(self.batch, want_logits=True, want_hidden=False)
+        record = self.student.forward(self.batch.without_padding_mask(), want_logits=True, want_hidden=False)
         sums = self.objective(record, signal)
         self.objective.loss(sums.terms, sums.tokens, 0).backward()
         torch.nn.utils.clip_grad_norm_(self.student.model.parameters(), MAX_GRAD_NORM)

@@ -243,7 +243,7 @@ def _optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     if projections:
         groups.append({"params": projections, "lr": t.lr * t.projection_lr_multiplier,
                        "name": PROJECTION_GROUP})
-    fused = t.fused_adamw and _fused_kernel_fits(student + projections)
+    fused = t.fused_adamw and fused_adamw_fits(student + projections)
     return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, fused=True if fused else None)
 
 
@@ -251,7 +251,8 @@ def _optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
 _FUSED_DEVICES = ("cpu", "cuda")
 
 
-def _fused_kernel_fits(params: list[torch.nn.Parameter]) -> bool:
+def fused_adamw_fits(params: list[torch.nn.Parameter]) -> bool:
+    """Whether torch's fused AdamW kernel takes these parameters (all floating point, on CPU or CUDA)."""
     return all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
 
 
