@@ -118,6 +118,14 @@ def test_cached_teacher_signals_train_and_foreign_caches_are_refused(world, tmp_
     assert code == 0, output
     rows = metrics(tmp_path / "run")
     assert "text_top" in rows[0] and "text_layers" not in rows[0] and "acoustic" in rows[0]
+    # The cache (teacher batches of 8) holds what the online teacher's top-k gives (batches of 2).
+    online = [*sets, "textual_teacher.top_k=8", "textual_teacher.layers.strategy=none",
+              f"train.output_dir={tmp_path / 'online'}"]
+    code, output = cli("distill", online)
+    assert code == 0, output
+    for a, b in zip(rows, metrics(tmp_path / "online"), strict=True):
+        for key in ("loss", "sft", "text_top", "acoustic"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
 
     code, output = cli("distill", [*cached, f"train.output_dir={tmp_path / 'other'}",
                                    "textual_teacher.temperature=2"])

@@ -73,7 +73,7 @@ def build_teacher_cache(cfg: RunConfig, show_progress: bool = True, shard_exampl
 @torch.no_grad()
 def _add(writer: TeacherCacheWriter, teacher: Any, views: list[TextView], builder: ViewBuilder,
          spec: DivergenceSpec, k: int) -> None:
-    batch = collate_texts(views, builder.teacher_pad_id)
+    batch = collate_texts(views, builder.teacher_pad_id).without_padding_mask()  # as the online source reads
     record = teacher.forward(batch, want_logits=True, want_hidden=False)
     ids, logprobs = teacher_topk(record.response_logits, k, spec)
     start = 0
