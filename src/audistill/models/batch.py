@@ -48,11 +48,13 @@ class TextBatch:
     def without_padding_mask(self) -> Self:
         """The batch with an all-ones attention mask when its rows are right-padded, else itself.
 
-        For a causal decoder whose outputs are read at real tokens only (the frozen teachers): no real
-        token attends to a later position, so the pads after a row's end change nothing before it, and
+        For a causal decoder whose outputs are read at real tokens only (the teachers; the student in
+        training, where no loss reads a pad, so no gradient comes from one): no real token attends to a
+        later position, so the pads after a row's end change nothing before them, and
         with an all-ones mask transformers builds no mask at all and SDPA runs its causal kernel (on a
         GPU that is what lets the flash kernel run, which takes no mask). Left padding (generation)
-        would shift every real token's view and keeps its mask. One device sync.
+        would shift every real token's view and keeps its mask. One device sync. Meant for SDPA or eager
+        attention, what the loaders give; FlashAttention-2 would instead use the mask to skip the pads.
         """
         mask = self.attention_mask
         if mask.shape[1] < 2 or bool(mask.all()) or not bool((mask[:, 1:] <= mask[:, :-1]).all()):

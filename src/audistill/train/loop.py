@@ -9,12 +9,12 @@ is then exactly that of the global token-normalised loss. Teacher signals are co
 micro-batch under no_grad; the textual teacher outside the wrapped module, the acoustic one inside it.
 
 Optimizer: AdamW (torch's fused kernel on CPU and CUDA unless train.fused_adamw is off: measured on the
-bench's 5.1 M-parameter student, one CPU thread, 40 -> 9 ms a step), the student's trainable parameters at
-train.lr and the layer projections at
-train.lr x train.projection_lr_multiplier, linear warmup over ceil(warmup_ratio x steps) steps then
-cosine decay to 0 (transformers.get_cosine_schedule_with_warmup); gradients clipped at
-train.max_grad_norm. A non-finite term (or gradient norm) stops the run before the optimizer step,
-naming the step, the term and the batch's example ids; the last checkpoint stays the newest.
+bench's 5.1 M-parameter student, one CPU thread, 40 -> 9 ms a step), the student's trainable parameters
+at train.lr and the layer projections at train.lr x train.projection_lr_multiplier, linear warmup over
+ceil(warmup_ratio x steps) steps then cosine decay to 0 (transformers.get_cosine_schedule_with_warmup);
+gradients clipped at train.max_grad_norm. A non-finite term (or gradient norm) stops the run before the
+optimizer step, naming the step, the term and the batch's example ids; the last checkpoint stays the
+newest.
 
 Output folder: config.yaml (resolved), versions.json, run.json (seed, processes, global batch, steps),
 metrics.jsonl and tensorboard/ (`run_log.py`), checkpoints/step-<N>/ (`checkpoint.py`), final/
