@@ -50,6 +50,8 @@ from audistill.models.last_layer import last_mlp_only_at
 if TYPE_CHECKING:
     from audistill.config import RunConfig
     from audistill.models.adaptor import AudioStudentAdaptor, ModelAdaptor
+    from audistill.models.batch import TextBatch
+    from audistill.models.record import ForwardRecord
     from audistill.views import PairBatch
 
 AcousticForm = Literal["copy", "adapter"]
@@ -96,6 +98,16 @@ def _check_counts(kind: str, batch_ids: list[str], want: list[int], got: list[in
                               f"signal has {found}")
 
 
+def read_textual_teacher(teacher: ModelAdaptor, batch: TextBatch, *, want_hidden: bool) -> ForwardRecord:
+    """The textual teacher's forward over right-padded teacher views, as the online source and the cache
+    both read it: logits (and states when asked) at the response positions; the last layer's MLP only
+    there, the rows without their padding mask (same outputs, module notes)."""
+    read = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
+    read[:, :-1] = batch.response_mask()
+    with last_mlp_only_at(teacher, read):
+        return teacher.forward(batch.without_padding_mask(), want_logits=True, want_hidden=want_hidden)
+
+
 class TextualTeacherSource:
     """The text LLM run online on the teacher views, no grad, eval mode.
 
@@ -116,12 +128,7 @@ class TextualTeacherSource:
     def signals(self, batch: PairBatch) -> TextualSignal:
         if batch.teacher is None:
             raise SignalError("the batch has no teacher views (built without a textual teacher)")
-        # The last layer's output is read at the response positions only (logits, states).
-        read = torch.zeros_like(batch.teacher.attention_mask, dtype=torch.bool)
-        read[:, :-1] = batch.teacher.response_mask()
-        with last_mlp_only_at(self.teacher, read):
-            record = self.teacher.forward(batch.teacher.without_padding_mask(), want_logits=True,
-                                          want_hidden=self.want_hidden)
+        record = read_textual_teacher(self.teacher, batch.teacher, want_hidden=self.want_hidden)
         _check_counts("target tokens", batch.example_ids, batch.student.target_counts(),
                       record.tokens_per_example)
         assert record.response_logits is not None

@@ -21,7 +21,7 @@ import torch
 from audistill.config import ConfigError, RunConfig
 from audistill.data.validate import load_configured
 from audistill.distill.cache import TeacherCacheWriter
-from audistill.distill.sources import cache_key, output_width
+from audistill.distill.sources import cache_key, output_width, read_textual_teacher
 from audistill.distill.token_losses import DivergenceSpec, teacher_topk
 from audistill.models.adaptor import AudioFormat
 from audistill.models.checkpoint import resolve_checkpoint
@@ -73,8 +73,7 @@ def build_teacher_cache(cfg: RunConfig, show_progress: bool = True, shard_exampl
 @torch.no_grad()
 def _add(writer: TeacherCacheWriter, teacher: Any, views: list[TextView], builder: ViewBuilder,
          spec: DivergenceSpec, k: int) -> None:
-    batch = collate_texts(views, builder.teacher_pad_id).without_padding_mask()  # as the online source reads
-    record = teacher.forward(batch, want_logits=True, want_hidden=False)
+    record = read_textual_teacher(teacher, collate_texts(views, builder.teacher_pad_id), want_hidden=False)
     ids, logprobs = teacher_topk(record.response_logits, k, spec)
     start = 0
     for view, count in zip(views, record.tokens_per_example, strict=True):
