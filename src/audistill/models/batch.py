@@ -57,7 +57,10 @@ class TextBatch:
         attention, what the loaders give; FlashAttention-2 would instead use the mask to skip the pads.
         """
         mask = self.attention_mask
-        if mask.shape[1] < 2 or bool(mask.all()) or not bool((mask[:, 1:] <= mask[:, :-1]).all()):
+        if mask.shape[1] < 2:
+            return self
+        padded, right_padded = torch.stack([~mask.bool().all(), (mask[:, 1:] <= mask[:, :-1]).all()]).tolist()
+        if not (padded and right_padded):
             return self
         return replace(self, attention_mask=torch.ones_like(mask))
 
