@@ -50,11 +50,11 @@ class TextBatch:
 
         For a causal decoder whose outputs are read at real tokens only (the teachers; the student in
         training, where no loss reads a pad, so no gradient comes from one): no real token attends to a
-        later position, so the pads after a row's end change nothing before them, and
-        with an all-ones mask transformers builds no mask at all and SDPA runs its causal kernel (on a
-        GPU that is what lets the flash kernel run, which takes no mask). Left padding (generation)
-        would shift every real token's view and keeps its mask. One device sync. Meant for SDPA or eager
-        attention, what the loaders give; FlashAttention-2 would instead use the mask to skip the pads.
+        later position, so the pads after a row's end change nothing before them. With an all-ones mask
+        transformers builds no mask at all and SDPA runs its causal kernel (on a GPU that is what lets
+        the flash kernel run, which takes no mask). Left padding (generation) would shift every real
+        token's view and keeps its mask. One device sync. Meant for SDPA or eager attention, what the
+        loaders give; FlashAttention-2 would instead use the mask to skip the pads.
         """
         mask = self.attention_mask
         if mask.shape[1] < 2:
