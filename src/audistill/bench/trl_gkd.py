@@ -31,7 +31,7 @@ from audistill.distill.objective import Geometry, JointObjective
 from audistill.distill.sources import TextualTeacherSource
 from audistill.models.adaptor import AudioStudentAdaptor, TextLMAdaptor
 from audistill.models.batch import StudentBatch, TextBatch
-from audistill.train.loop import fused_adamw_fits
+from audistill.train.loop import build_adamw
 from audistill.views import PairBatch
 
 LEARNING_RATE = 1e-6
@@ -110,9 +110,9 @@ class OursTextStep:
         objective = JointObjective(cfg, geometry).to(student.device)
         source = TextualTeacherSource(teacher, want_hidden=False, spec=objective.spec)
         params = [p for p in student.model.parameters() if p.requires_grad]
-        # The trainer's optimizer (and GKDTrainer's: transformers' default since torch 2.8).
-        fused = True if fused_adamw_fits(params) else None
-        optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE, fused=fused)
+        # The trainer's optimizer (and GKDTrainer's: transformers' default since torch 2.8); torch's
+        # default weight decay, as before.
+        optimizer = build_adamw([{"params": params}], lr=LEARNING_RATE, weight_decay=0.01, fused=True)
         return cls(student, source, objective, batch.to(student.device), optimizer)
 
     def step(self) -> None:

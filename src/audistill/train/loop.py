@@ -243,17 +243,20 @@ def _optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.AdamW:
     if projections:
         groups.append({"params": projections, "lr": t.lr * t.projection_lr_multiplier,
                        "name": PROJECTION_GROUP})
-    fused = t.fused_adamw and fused_adamw_fits(student + projections)
-    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, fused=True if fused else None)
+    return build_adamw(groups, lr=t.lr, weight_decay=t.weight_decay, fused=t.fused_adamw)
 
 
 # Devices torch's fused AdamW kernel is built for in every wheel (MPS and XPU ones vary by version).
 _FUSED_DEVICES = ("cpu", "cuda")
 
 
-def fused_adamw_fits(params: list[torch.nn.Parameter]) -> bool:
-    """Whether torch's fused AdamW kernel takes these parameters (all floating point, on CPU or CUDA)."""
-    return all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
+def build_adamw(groups: list[dict[str, Any]], *, lr: float, weight_decay: float, fused: bool
+                ) -> torch.optim.AdamW:
+    """AdamW over parameter groups, with torch's fused kernel when `fused` and every parameter fits it
+    (floating point, on CPU or CUDA); else torch's default implementation."""
+    params = [p for group in groups for p in group["params"]]
+    fits = all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=True if fused and fits else None)
 
 
 def _warn_low_precision_weights(parts: Components) -> None:
