@@ -110,9 +110,9 @@ class OursTextStep:
         objective = JointObjective(cfg, geometry).to(student.device)
         source = TextualTeacherSource(teacher, want_hidden=False, spec=objective.spec)
         params = [p for p in student.model.parameters() if p.requires_grad]
-        # The trainer's optimizer (and GKDTrainer's: transformers' default since torch 2.8); torch's
-        # default weight decay, as before.
-        optimizer = build_adamw([{"params": params}], lr=LEARNING_RATE, weight_decay=0.01, fused=True)
+        # The trainer's optimizer, configured as GKDTrainer's (transformers' defaults: fused since torch 2.8,
+        # no weight decay), so both sides do the same work.
+        optimizer = build_adamw([{"params": params}], lr=LEARNING_RATE, weight_decay=0.0, fused=True)
         return cls(student, source, objective, batch.to(student.device), optimizer)
 
     def step(self) -> None:
